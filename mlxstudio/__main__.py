@@ -1,0 +1,3 @@
+from mlxstudio.cli import main
+
+raise SystemExit(main())

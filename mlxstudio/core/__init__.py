@@ -1,0 +1,1 @@
+"""The app's model: pure Python + MLX. Nothing below here imports Qt."""

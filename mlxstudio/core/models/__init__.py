@@ -1,0 +1,1 @@
+"""Local models: discovery, GGUF import, the demo model."""

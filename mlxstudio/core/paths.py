@@ -1,0 +1,36 @@
+"""Where MLX Studio keeps its data: one per-user folder, overridable with MLXSTUDIO_HOME."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ENV_HOME = "MLXSTUDIO_HOME"
+
+
+def home() -> Path:
+    """The per-user data folder (models/ and runs/ live under it)."""
+    override = os.environ.get(ENV_HOME)
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "MLX Studio"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "mlxstudio"
+
+
+def models_dir() -> Path:
+    return home() / "models"
+
+
+def runs_dir() -> Path:
+    return home() / "runs"
+
+
+def resources_dir() -> Path:
+    """The shipped resources (sample data, default configs): in the package when installed."""
+    packaged = Path(__file__).resolve().parent.parent / "resources"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "resources"

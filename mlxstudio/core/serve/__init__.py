@@ -1,0 +1,1 @@
+"""Serving a model over an OpenAI-compatible API, and a chat client."""

@@ -1,0 +1,1 @@
+"""Training jobs on top of mlx-lm's tuner."""
