@@ -28,3 +28,22 @@ def studio_home(tmp_path, monkeypatch) -> Path:
 def tiny_model(tmp_path_factory) -> Path:
     """A tiny random llama model folder that mlx_lm.load accepts (read-only: copy to modify)."""
     return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama")
+
+
+def write_chat_dataset(folder: Path, n_train: int = 16, n_valid: int = 8) -> Path:
+    """A small, learnable chat dataset folder in mlx-lm's layout."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pairs = [(f"What is {i} plus {i}?", f"{i} plus {i} is {2 * i}.") for i in range(40)]
+    for name, part in (("train", pairs[:n_train]), ("valid", pairs[20 : 20 + n_valid])):
+        with (folder / f"{name}.jsonl").open("w") as fh:
+            for q, a in part:
+                msgs = [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+                fh.write(json.dumps({"messages": msgs}) + "\n")
+    return folder
+
+
+@pytest.fixture
+def chat_data(tmp_path) -> Path:
+    return write_chat_dataset(tmp_path / "data")

@@ -41,7 +41,9 @@ def reexec_with_fast_blas(argv: list[str]) -> None:
     lib = openblas_path()
     if not lib or lib in os.environ.get("LD_PRELOAD", ""):
         return
-    os.execve(sys.executable, [sys.executable, "-m", "mlxstudio", *argv], with_fast_blas(os.environ))
+    os.execve(
+        sys.executable, [sys.executable, "-m", "mlxstudio", *argv], with_fast_blas(os.environ)
+    )
 
 
 def compute_dtype_name() -> str | None:
