@@ -12,8 +12,9 @@ from mlxstudio.cli import main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlxstudio", *args], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mlxstudio", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:

@@ -22,8 +22,13 @@ pytestmark = pytest.mark.e2e
 def cli(home: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     env = dict(os.environ, MLXSTUDIO_HOME=str(home))
     env.pop("MLXSTUDIO_BLAS_CHECKED", None)
-    proc = subprocess.run([sys.executable, "-m", "mlxstudio", *args], capture_output=True,
-                          text=True, timeout=timeout, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlxstudio", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
     assert proc.returncode == 0, f"mlxstudio {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc
 
@@ -79,10 +84,23 @@ def test_demo_fine_tunes_and_validation_loss_falls(demo_run):
 def test_mlx_lm_generate_loads_our_adapter(demo_model, demo_run):
     run_dir, _ = demo_run
     proc = subprocess.run(
-        [sys.executable, "-m", "mlx_lm", "generate", "--model", str(demo_model),
-         "--adapter-path", str(run_dir), "--prompt", "What is the capital of Japan?",
-         "--max-tokens", "12"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "mlx_lm",
+            "generate",
+            "--model",
+            str(demo_model),
+            "--adapter-path",
+            str(run_dir),
+            "--prompt",
+            "What is the capital of Japan?",
+            "--max-tokens",
+            "12",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
     assert "==========" in proc.stdout  # mlx_lm's frame around the generated text
@@ -102,16 +120,29 @@ def test_fuse_serve_and_chat(home, demo_run, tmp_path):
         model_ids = [m.id for m in client.models.list().data]
         assert model_ids
         reply = client.chat.completions.create(
-            model=model_ids[0], max_tokens=24, temperature=0.0,
+            model=model_ids[0],
+            max_tokens=24,
+            temperature=0.0,
             messages=[{"role": "user", "content": "What is the capital of Japan?"}],
         )
         assert reply.choices[0].message.content.strip()
         stream = client.chat.completions.create(
-            model=model_ids[0], max_tokens=24, stream=True,
+            model=model_ids[0],
+            max_tokens=24,
+            stream=True,
             messages=[{"role": "user", "content": "Name a color."}],
         )
         streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
         assert streamed.strip()
-        out = cli(home, "chat", "--url", server.url, "--system", "You are terse.",
-                  "--temperature", "0.7", "What is two plus two?").stdout
+        out = cli(
+            home,
+            "chat",
+            "--url",
+            server.url,
+            "--system",
+            "You are terse.",
+            "--temperature",
+            "0.7",
+            "What is two plus two?",
+        ).stdout
         assert out.strip()
