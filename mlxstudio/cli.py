@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -172,7 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--max-tokens", type=int, default=256)
     p.set_defaults(func=cmd_chat)
+
+    for register in _command_groups():
+        register(sub)
     return parser
+
+
+def _command_groups() -> list:
+    """Subcommand groups that live in their own modules (each has `register(subparsers)`)."""
+    from mlxstudio.commands import GROUPS
+
+    return [importlib.import_module(name).register for name in GROUPS]
 
 
 def main(argv: list[str] | None = None) -> int:

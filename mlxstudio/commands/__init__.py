@@ -1,0 +1,6 @@
+"""Subcommand groups of `mlxstudio` that live in their own modules.
+
+Each module listed here has `register(subparsers)` adding its subcommands; cli.py calls it.
+"""
+
+GROUPS: list[str] = []
