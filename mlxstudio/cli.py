@@ -115,9 +115,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def has_display() -> bool:
+    """Whether a window can be shown (always on macOS; an X/Wayland display or a Qt
+    platform chosen explicitly, such as offscreen, elsewhere)."""
+    if sys.platform == "darwin":
+        return True
+    keys = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    return any(os.environ.get(k) for k in keys)
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
-    print("The desktop window is not built yet; running the headless demo instead.")
-    return cmd_demo(argparse.Namespace(iters=None))
+    if not has_display():
+        print("No display here: running the headless demo (`mlxstudio demo`) instead.")
+        return cmd_demo(argparse.Namespace(iters=None))
+    from mlxstudio.gui.app import run_app
+
+    return run_app(args.files)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("gui", help="open the app window")
+    p.add_argument("files", nargs="*", help="datasets or .gguf files to open")
     p.set_defaults(func=cmd_gui)
 
     p = sub.add_parser("demo", help="install the demo model, fine-tune it, and ask it a question")

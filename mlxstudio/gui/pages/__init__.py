@@ -1,0 +1,1 @@
+"""One module per wizard page; each is a view over WizardState."""

@@ -1,0 +1,41 @@
+"""What the wizard has gathered so far: one RunConfig plus the choices around it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from mlxstudio.core.config import RunConfig
+
+
+class WizardState(QObject):
+    """Shared by all pages; pages write their part and listen to `changed`."""
+
+    changed = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config = RunConfig(iters=200, steps_per_eval=50, steps_per_report=10)
+        self.data_dir: Path | None = None
+        self.model_path: Path | None = None
+        self.run_dir: Path | None = None
+
+    def set_data(self, folder: Path | None) -> None:
+        self.data_dir = folder
+        self.config = replace(self.config, data=str(folder) if folder else "")
+        self.changed.emit()
+
+    def set_model(self, path: Path | None) -> None:
+        self.model_path = path
+        self.config = replace(self.config, model=str(path) if path else "")
+        self.changed.emit()
+
+    def update_config(self, **values) -> None:
+        self.config = replace(self.config, **values)
+        self.changed.emit()
+
+    def set_run(self, run_dir: Path | None) -> None:
+        self.run_dir = run_dir
+        self.changed.emit()

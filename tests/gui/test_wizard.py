@@ -1,0 +1,93 @@
+"""The wizard, driven offscreen with real widgets, files and child processes."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from mlxstudio.core.config import load_config
+
+
+def drop_on(widget, paths) -> None:
+    """Deliver a real QDropEvent with file URLs to the widget's drop handler (offscreen Qt
+    has no drag manager to route a synthetic drag through)."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    widget.dropEvent(event)
+    assert event.isAccepted()
+
+
+def test_next_says_what_is_missing(window):
+    window.next()
+    assert window.steps.currentRow() == 0
+    assert "dataset" in window.problems.text()
+
+
+def test_dropping_a_dataset_folder_on_the_window(window, chat_data):
+    drop_on(window, [chat_data])
+    assert window.state.data_dir == chat_data.resolve()
+    assert window.data_page.table.rowCount() == 16
+    assert "train: 16 records" in window.data_page.info.text()
+    window.next()
+    assert window.steps.currentRow() == 1
+
+
+def test_dropping_something_unusable_lists_the_problem(window, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "train.jsonl").write_text('{"messages": [}\n')
+    drop_on(window.data_page.zone, [bad])
+    assert window.state.data_dir is None
+    assert "train.jsonl:1: invalid JSON" in window.data_page.problem_list.item(0).text()
+
+
+def test_model_page_lists_and_selects(window, installed_tiny):
+    window.go(1)
+    window.model_page.refresh()
+    assert window.model_page.table.rowCount() == 1
+    assert window.model_page.table.item(0, 0).text() == "tiny-llama"
+    window.model_page.table.selectRow(0)
+    assert window.state.model_path == installed_tiny
+    assert window.model_page.problems() == []
+
+
+def test_lora_presets_and_yaml_round_trip(window, tmp_path):
+    page = window.lora_page
+    page.preset.setCurrentText("Quick test")
+    assert window.state.config.iters == 50 and window.state.config.lora_parameters["rank"] == 8
+    page.w["rank"].setValue(24)
+    assert page.preset.currentText() == "Custom"
+    assert window.state.config.lora_parameters["rank"] == 24
+    out = tmp_path / "settings.yaml"
+    page.export_yaml(out)
+    assert load_config(out).lora_parameters["rank"] == 24
+    page.preset.setCurrentText("Quality")
+    page.import_yaml(out)
+    assert page.w["rank"].value() == 24 and window.state.config.iters == 50
+
+
+def test_lora_import_error_is_shown(window, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lerning_rate: 1\n")
+    window.lora_page.import_yaml(bad)
+    assert "did you mean 'learning_rate'" in window.lora_page.message.text()
+
+
+def test_every_setting_has_a_tooltip(window):
+    assert all(w.toolTip() for w in window.lora_page.w.values())
+
+
+def test_tray_status_line():
+    from mlxstudio.gui.tray import status_text
+
+    assert status_text("demo", 20, 40, 0.4123, 65, True) == (
+        "demo · step 20/40 · loss 0.412 · ETA 1m 05s"
+    )
+    assert status_text("", 0, 0, float("nan"), -1, False) == "No training run"
