@@ -231,6 +231,7 @@ class TrainPage(Page):
         meta = runs.read_meta(run_dir)
         self.plots.clear()
         self.plots.add_events(events)
+        self.plots.redraw(everything=True)
         steps = [e["step"] for e in events if isinstance(e.get("step"), int)]
         total = next((e.get("total_steps") for e in events if e.get("total_steps")), 0)
         self.progress.setRange(0, max(total or 0, 1))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 # Panels whose y axis starts at zero, so small wobbles don't look like big swings.
@@ -21,17 +23,54 @@ PANELS = (
 )
 
 
+class _Series:
+    """Points of one curve in growable numpy buffers (setData copies nothing from lists)."""
+
+    def __init__(self, item: pg.PlotDataItem, plot: pg.PlotWidget) -> None:
+        self.item, self.plot = item, plot
+        self.x = np.empty(256)
+        self.y = np.empty(256)
+        self.n = 0
+        self.top = 0.0
+
+    def append(self, x: float, y: float) -> None:
+        if self.n == len(self.x):
+            self.x = np.resize(self.x, 2 * self.n)
+            self.y = np.resize(self.y, 2 * self.n)
+        self.x[self.n], self.y[self.n] = x, y
+        self.n += 1
+        self.top = max(self.top, y)
+
+    def clear(self) -> None:
+        self.n, self.top = 0, 0.0
+
+    def draw(self) -> None:
+        self.item.setData(self.x[: self.n], self.y[: self.n], skipFiniteCheck=True)
+        if self.plot.property("from_zero") and self.n:
+            self.plot.setYRange(0, self.top * 1.15 or 1.0, padding=0)
+
+
 class MetricPlots(QWidget):
-    """A 2x2 grid of plots fed with run events (dicts with 'event' and 'step')."""
+    """A 2x2 grid of plots fed with run events (dicts with 'event' and 'step').
+
+    Events are buffered and the touched curves redrawn at most every REDRAW_MS, one panel
+    per event-loop turn (a software-rendered repaint of all four at once stalls the window
+    for 100+ ms), so a fast producer never makes the window freeze."""
+
+    REDRAW_MS = 100
+    STAGGER_MS = 15
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        pg.setConfigOptions(antialias=True)
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.series: dict[tuple[str, str], tuple[pg.PlotDataItem, list, list]] = {}
-        self.panel_of: dict[tuple[str, str], pg.PlotWidget] = {}
+        self.series: dict[tuple[str, str], _Series] = {}
         self.plots: list[pg.PlotWidget] = []
+        self._dirty: set[tuple[str, str]] = set()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(self.REDRAW_MS)
+        self._timer.timeout.connect(self.redraw)
         for i, (title, ylabel, curves) in enumerate(PANELS):
             plot = pg.PlotWidget(title=title)
             plot.setBackground(None)
@@ -51,38 +90,48 @@ class MetricPlots(QWidget):
                     symbol="o" if kind == "val" else None,
                     symbolSize=6,
                     symbolBrush=colour,
+                    antialias=kind == "val",  # long train curves draw much faster without
                 )
-                item.setDownsampling(auto=True)
+                item.setDownsampling(auto=True, method="peak")
                 item.setClipToView(True)
-                self.series[(kind, field)] = (item, [], [])
-                self.panel_of[(kind, field)] = plot
+                self.series[(kind, field)] = _Series(item, plot)
             self.plots.append(plot)
             layout.addWidget(plot, i // 2, i % 2)
 
     def clear(self) -> None:
-        for item, xs, ys in self.series.values():
-            xs.clear()
-            ys.clear()
-            item.setData([], [])
+        for series in self.series.values():
+            series.clear()
+            series.draw()
+        self._dirty.clear()
 
     def add_events(self, events: list[dict]) -> None:
-        """Append many events, then redraw each touched curve once."""
-        touched = set()
+        """Append events; the touched curves are redrawn shortly (coalesced)."""
         for event in events:
-            for (kind, field), (_item, xs, ys) in self.series.items():
-                if event.get("event") == kind and isinstance(event.get(field), (int, float)):
-                    xs.append(event["step"])
-                    ys.append(event[field])
-                    touched.add((kind, field))
-        for key in touched:
-            item, xs, ys = self.series[key]
-            item.setData(xs, ys)
-            plot = self.panel_of[key]
-            if plot.property("from_zero") and ys:
-                plot.setYRange(0, max(ys) * 1.15 or 1.0, padding=0)
+            kind = event.get("event")
+            for (series_kind, field), series in self.series.items():
+                value = event.get(field)
+                if kind == series_kind and isinstance(value, (int, float)):
+                    series.append(event["step"], value)
+                    self._dirty.add((series_kind, field))
+        if self._dirty and not self._timer.isActive():
+            self._timer.start(self.REDRAW_MS)
 
     def add_event(self, event: dict) -> None:
         self.add_events([event])
 
+    def redraw(self, everything: bool = False) -> None:
+        """Draw the dirty curves of one panel (all panels if `everything`)."""
+        if not self._dirty:
+            return
+        panel = self.series[next(iter(self._dirty))].plot
+        for key in list(self._dirty):
+            if everything or self.series[key].plot is panel:
+                self.series[key].draw()
+                self._dirty.discard(key)
+        if self._dirty:
+            self._timer.start(self.STAGGER_MS)
+        else:
+            self._timer.setInterval(self.REDRAW_MS)
+
     def point_count(self) -> int:
-        return sum(len(xs) for _item, xs, _ys in self.series.values())
+        return sum(series.n for series in self.series.values())
