@@ -38,9 +38,16 @@ def main() -> None:
         events = []
         for _ in range(per_tick):
             step += 1
-            events.append({"event": "train", "step": step, "train_loss": 1 / step,
-                           "learning_rate": 1e-4, "tokens_per_second": 100.0 + step % 7,
-                           "peak_memory_gb": 1.0})
+            events.append(
+                {
+                    "event": "train",
+                    "step": step,
+                    "train_loss": 1 / step,
+                    "learning_rate": 1e-4,
+                    "tokens_per_second": 100.0 + step % 7,
+                    "peak_memory_gb": 1.0,
+                }
+            )
         plots.add_events(events)
 
     def probe() -> None:
@@ -59,8 +66,10 @@ def main() -> None:
     delays.sort()
     p99 = delays[int(len(delays) * 0.99)]
     print(f"points plotted: {plots.point_count():,} in {SECONDS} s at {HZ} Hz")
-    print(f"event-loop stall: p50 {statistics.median(delays):.1f} ms, p99 {p99:.1f} ms, "
-          f"max {delays[-1]:.1f} ms (target p99 < 50 ms)")
+    print(
+        f"event-loop stall: p50 {statistics.median(delays):.1f} ms, p99 {p99:.1f} ms, "
+        f"max {delays[-1]:.1f} ms (target p99 < 50 ms)"
+    )
 
 
 if __name__ == "__main__":

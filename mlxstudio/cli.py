@@ -57,17 +57,29 @@ def cmd_models_import_gguf(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from mlxstudio.core.config import load_config
+    from mlxstudio.core.train import events
     from mlxstudio.core.train.sft import run_sft
 
-    cfg = load_config(args.config)
-    if args.name:
-        cfg.name = args.name
-    result = run_sft(cfg)
+    stream = sys.stdout if args.events else None
+    cfg = None
+    if args.config:
+        try:
+            cfg = load_config(args.config)
+        except UserError as err:
+            if stream is not None:
+                events.print_event(stream, events.Error(message=str(err), code="user_error"))
+            raise
+        if args.name:
+            cfg.name = args.name
+    resume = Path(args.resume) if args.resume else None
+    result = run_sft(cfg, log=_progress, events_stream=stream, resume_dir=resume)
     val = ""
     if result.first_val_loss is not None and result.last_val_loss is not None:
         val = f"; validation loss {result.first_val_loss:.3f} -> {result.last_val_loss:.3f}"
-    print(f"Run {result.status}: {result.run_dir}{val}")
-    return 0 if result.status == "completed" else 130
+    print(f"Run {result.status} at step {result.step}: {result.run_dir}{val}", flush=True)
+    if result.status == "stopped":
+        print(f"Continue it with: mlxstudio train --resume {result.run_dir}", flush=True)
+    return result.exit_code
 
 
 def cmd_fuse(args: argparse.Namespace) -> int:
@@ -160,9 +172,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.set_defaults(func=cmd_models_import_gguf)
 
-    p = sub.add_parser("train", help="fine-tune a model from a YAML config")
-    p.add_argument("config", help="YAML config (mlx-lm lora_config.yaml keys are accepted)")
+    p = sub.add_parser("train", help="fine-tune a model from a YAML config, or resume a run")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "config", nargs="?", help="YAML config (mlx-lm lora_config.yaml keys are accepted)"
+    )
+    what.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue a stopped or crashed run from its checkpoint"
+    )
     p.add_argument("--name", help="run name (default: the config's name, or model-time)")
+    p.add_argument(
+        "--events",
+        action="store_true",
+        help="print every event as one '@event {json}' line (for a supervising program)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("fuse", help="fuse a run's adapter into a standalone model folder")

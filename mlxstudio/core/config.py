@@ -92,6 +92,13 @@ class RunConfig:
     name: str | None = None
     stage: str = "sft"
     compute_dtype: str = "auto"
+    packing: bool = False  # several examples per row, each attending only to itself
+    keep_last_checkpoints: int = 3  # plus the best by validation loss; 0 keeps all
+    grad_clip: float | None = None  # clip the gradient's global norm to this
+    max_loss_ratio: float = 5.0  # stop when a report's loss exceeds this x the lowest; 0: off
+    sample_prompts: list | None = None  # answered and saved as `sample` events
+    sample_every: int = 0  # steps between samples; 0: at each validation
+    sample_max_tokens: int = 48
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -116,6 +123,8 @@ def _expected(name: str) -> tuple[type, ...]:
             kinds.append(kind)
     if "dict" in annotation:
         kinds.append(dict)
+    if re.search(r"\blist\b", annotation):
+        kinds.append(list)
     if "Any" in annotation:
         return ()
     if float in kinds:
@@ -203,6 +212,10 @@ def config_from_dict(
         if getattr(cfg, key) < 1:
             where = f"{source}:{lines[key]}" if key in lines else source
             raise ConfigError(f"{where}: '{key}' must be at least 1, got {getattr(cfg, key)}")
+    for key in ("keep_last_checkpoints", "sample_every", "max_loss_ratio", "sample_max_tokens"):
+        if getattr(cfg, key) < 0:
+            where = f"{source}:{lines[key]}" if key in lines else source
+            raise ConfigError(f"{where}: '{key}' must not be negative, got {getattr(cfg, key)}")
     return cfg
 
 

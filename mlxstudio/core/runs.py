@@ -3,9 +3,11 @@
 runs/<name>/
   config.yaml          the resolved RunConfig
   run.json             metadata: status, model, data, start/end times, final losses
-  metrics.jsonl        one event per line (train, val, test, checkpoint, finished, error)
+  metrics.jsonl        one event per line (see core/train/events.py for the kinds)
   adapters.safetensors + adapter_config.json, NNNNNNN_adapters.safetensors checkpoints
                        (mlx-lm's adapter layout, so `mlx_lm generate --adapter-path` works)
+  checkpoints/NNNNNNN/ resumable checkpoints: adapters, optimizer state, data position
+                       (see core/train/checkpoint.py)
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Supervised fine-tuning (LoRA / DoRA / full) through mlx-lm's tuner, writing a run directory."""
+"""Supervised fine-tuning (LoRA / DoRA / full, QLoRA on quantized bases) writing a run
+directory; resumable from its checkpoints. The loop is loop.py, the protocol events.py."""
 
 from __future__ import annotations
 
@@ -10,24 +11,50 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TextIO
 
 from mlxstudio.core import runs
-from mlxstudio.core.config import RunConfig, dump_config
+from mlxstudio.core.config import RunConfig, dump_config, load_config
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.models.local import resolve_model
 from mlxstudio.core.platform import compute_dtype_name
+from mlxstudio.core.train import checkpoint as ckpt
+from mlxstudio.core.train import events as ev
+from mlxstudio.core.train.batches import BatchPlan, check_packable
+from mlxstudio.core.train.control import Control, signal_control
 from mlxstudio.core.train.data_check import check_data_folder
+from mlxstudio.core.train.loop import Diverged, Loop, LoopState, is_out_of_memory
+from mlxstudio.core.train.samples import make_sampler
+from mlxstudio.core.train.trainable import (
+    adapter_file,
+    apply_fine_tune_type,
+    build_optimizer,
+    load_trainable,
+    write_adapter_config,
+)
 
-EventSink = Callable[[dict], None]
+EventSink = ev.EventSink
+EXIT_CODES = {
+    "completed": ev.EXIT_COMPLETED,
+    "stopped": ev.EXIT_STOPPED,
+    "diverged": ev.EXIT_USER,
+    "failed": ev.EXIT_CRASH,
+}
 
 
 @dataclass
 class RunResult:
     run_dir: Path
-    status: str
+    status: str  # completed | stopped | diverged | failed
     first_val_loss: float | None
     last_val_loss: float | None
     last_train_loss: float | None
+    step: int = 0
+    best_step: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.status, ev.EXIT_CRASH)
 
 
 def resolve_run_dir(cfg: RunConfig, model_path: Path) -> Path:
@@ -41,7 +68,8 @@ def resolve_run_dir(cfg: RunConfig, model_path: Path) -> Path:
 
 
 def _prepare_model(model, dtype_setting: str):
-    """Cast to the compute dtype; on the CPU a float32 copy trains far faster than 4-bit."""
+    """Cast to the compute dtype; on the CPU a float32 copy trains far faster than 4-bit.
+    'model' keeps the weights as they are (QLoRA on a quantized base)."""
     import mlx.core as mx
     from mlx_lm.utils import dequantize_model
 
@@ -53,156 +81,225 @@ def _prepare_model(model, dtype_setting: str):
     return model
 
 
-class _EventCallback:
-    """mlx-lm TrainingCallback that turns its reports into our events."""
-
-    def __init__(self, log: runs.EventLog, sink: EventSink | None, total: int) -> None:
-        self.log, self.sink, self.total = log, sink, total
-        self.val_losses: list[float] = []
-        self.train_losses: list[float] = []
-
-    def emit(self, event: str, **fields) -> None:
-        record = self.log.write(event, **fields)
-        if self.sink:
-            self.sink(record)
-
-    def on_train_loss_report(self, info: dict) -> None:
-        self.train_losses.append(float(info["train_loss"]))
-        self.emit(
-            "train",
-            step=int(info["iteration"]),
-            total_steps=self.total,
-            train_loss=float(info["train_loss"]),
-            learning_rate=float(info["learning_rate"]),
-            iterations_per_second=float(info["iterations_per_second"]),
-            tokens_per_second=float(info["tokens_per_second"]),
-            trained_tokens=int(info["trained_tokens"]),
-            peak_memory_gb=float(info["peak_memory"]),
-        )
-
-    def on_val_loss_report(self, info: dict) -> None:
-        self.val_losses.append(float(info["val_loss"]))
-        self.emit(
-            "val",
-            step=int(info["iteration"]),
-            total_steps=self.total,
-            val_loss=float(info["val_loss"]),
-            val_time_s=float(info["val_time"]),
-        )
+def _mlx_args(cfg: RunConfig) -> types.SimpleNamespace:
+    return types.SimpleNamespace(**cfg.to_dict())
 
 
-def _save_now(model, run_dir: Path) -> None:
+def _oom_message(cfg: RunConfig, step: int, err: Exception) -> str:
     import mlx.core as mx
-    from mlx.utils import tree_flatten
 
-    weights = dict(tree_flatten(model.trainable_parameters()))
-    mx.save_safetensors(str(run_dir / "adapters.safetensors"), weights)
-
-
-def _mlx_args(cfg: RunConfig, model_path: Path, data_path: Path, run_dir: Path):
-    values = cfg.to_dict()
-    values.update(model=str(model_path), data=str(data_path), adapter_path=str(run_dir))
-    if values["resume_adapter_file"]:
-        values["resume_adapter_file"] = str(Path(values["resume_adapter_file"]).resolve())
-    return types.SimpleNamespace(**values)
+    hint = f"lower batch_size (now {cfg.batch_size}) or max_seq_length (now {cfg.max_seq_length})"
+    if not cfg.grad_checkpoint:
+        hint += ", or set grad_checkpoint: true"
+    if cfg.fine_tune_type == "full":
+        hint += ", or use fine_tune_type: lora"
+    peak = mx.get_peak_memory() / 1e9
+    return f"out of memory at step {step} (peak {peak:.2f} GB; {err}): {hint}"
 
 
-def run_sft(
-    cfg: RunConfig, on_event: EventSink | None = None, log: Callable[[str], None] = print
-) -> RunResult:
-    """Fine-tune cfg.model on cfg.data; returns when the run ends (completed or stopped)."""
+def _new_run(cfg: RunConfig) -> tuple[RunConfig, Path]:
     model_path = resolve_model(cfg.model)
     data_path = check_data_folder(cfg.data, need_test=cfg.test)
     if not cfg.train and not cfg.test:
         raise UserError("config: nothing to do; set 'train: true' and/or 'test: true'")
+    if cfg.resume_adapter_file:
+        cfg = replace(cfg, resume_adapter_file=str(adapter_file(cfg.resume_adapter_file)))
     run_dir = resolve_run_dir(cfg, model_path)
     cfg = replace(cfg, model=str(model_path), data=str(data_path), adapter_path=str(run_dir))
     dump_config(cfg, run_dir / runs.CONFIG)
+    return cfg, run_dir
+
+
+def run_sft(
+    cfg: RunConfig | None,
+    on_event: EventSink | None = None,
+    log: Callable[[str], None] = print,
+    *,
+    events_stream: TextIO | None = None,
+    control: Control | None = None,
+    resume_dir: Path | None = None,
+) -> RunResult:
+    """Fine-tune cfg.model on cfg.data (or continue the run in `resume_dir` from its last
+    good checkpoint); returns when the run ends. Events go to metrics.jsonl, `on_event` and,
+    as `@event` lines, to `events_stream`. SIGINT/SIGTERM stop it cleanly."""
+    if resume_dir is not None:
+        run_dir = Path(resume_dir).expanduser().resolve()
+        if not (run_dir / runs.CONFIG).is_file():
+            raise UserError(f"{run_dir}: not a run directory (no {runs.CONFIG})")
+        if runs.read_meta(run_dir).get("status") == "completed":
+            raise UserError(f"{run_dir}: the run already completed; raise 'iters' to go on")
+        cfg = load_config(run_dir / runs.CONFIG)
+    else:
+        if cfg is None:
+            raise UserError("no config given and no run directory to resume")
+        try:
+            cfg, run_dir = _new_run(cfg)
+        except UserError as err:  # no run directory yet: tell the supervisor directly
+            if events_stream is not None:
+                ev.print_event(events_stream, ev.Error(message=str(err), code="user_error"))
+            raise
+    emitter = ev.Emitter(run_dir / runs.METRICS, sink=on_event, stream=events_stream)
+    control = control or Control()
+    meta = dict(status="running", stage=cfg.stage, model=cfg.model, data=cfg.data)
+    runs.update_meta(run_dir, **meta, started=time.time(), host=platform.node())
+    log(f"Run directory: {run_dir}")
+    box = types.SimpleNamespace(state=LoopState())  # the loop's progress, even after a crash
+    status = "failed"
+    try:
+        with signal_control(control):
+            status = _train(cfg, run_dir, emitter, control, log, box, resume_dir is not None)
+    except KeyboardInterrupt:  # a second stop request: the last checkpoint stands
+        status = "stopped"
+        emitter.emit(ev.Stopped(step=box.state.step, message="interrupted; checkpoint kept"))
+    except _Failed as failed:
+        status = failed.status
+        emitter.emit(ev.Error(message=str(failed), code=failed.code, step=box.state.step))
+        if failed.code != "diverged":
+            raise UserError(str(failed)) from None
+    except UserError as err:
+        emitter.emit(ev.Error(message=str(err), code="user_error"))
+        raise
+    except Exception as err:
+        emitter.emit(ev.Error(message=f"{type(err).__name__}: {err}", code="crash"))
+        raise
+    finally:
+        _finish(run_dir, emitter, status, box.state)
+    state = box.state
+    return RunResult(
+        run_dir=run_dir,
+        status=status,
+        first_val_loss=state.val_losses[0] if state.val_losses else None,
+        last_val_loss=state.val_losses[-1] if state.val_losses else None,
+        last_train_loss=state.train_losses[-1] if state.train_losses else None,
+        step=state.step,
+        best_step=state.best_step,
+    )
+
+
+class _Failed(Exception):
+    def __init__(self, message: str, code: str, status: str) -> None:
+        super().__init__(message)
+        self.code, self.status = code, status
+
+
+def _finish(run_dir: Path, emitter: ev.Emitter, status: str, state: LoopState) -> None:
+    import mlx.core as mx
+
     runs.update_meta(
         run_dir,
-        status="running",
-        stage=cfg.stage,
-        model=str(model_path),
-        data=str(data_path),
-        started=time.time(),
-        host=platform.node(),
+        status=status,
+        ended=time.time(),
+        step=state.step,
+        peak_memory_gb=mx.get_peak_memory() / 1e9,
+        first_val_loss=state.val_losses[0] if state.val_losses else None,
+        last_val_loss=state.val_losses[-1] if state.val_losses else None,
+        best_checkpoint=state.best_step,
+        last_checkpoint=state.last_saved if state.last_saved >= 0 else None,
     )
-    events = runs.EventLog(run_dir / runs.METRICS)
-    callback = _EventCallback(events, on_event, cfg.iters)
-    callback.emit("start", run_dir=str(run_dir), model=str(model_path), total_steps=cfg.iters)
-    log(f"Run directory: {run_dir}")
+    emitter.emit(ev.Finished(status=status, step=state.step))
 
+
+def _train(
+    cfg: RunConfig,
+    run_dir: Path,
+    emitter: ev.Emitter,
+    control: Control,
+    log: Callable[[str], None],
+    box: types.SimpleNamespace,
+    resuming: bool,
+) -> str:
     import mlx.core as mx
     import numpy as np
-    from mlx_lm.lora import train_model
+    from mlx.utils import tree_map_with_path
     from mlx_lm.tuner.datasets import CacheDataset, load_dataset
     from mlx_lm.tuner.trainer import evaluate
     from mlx_lm.utils import load
 
-    status = "failed"
-    model = None
+    np.random.seed(cfg.seed)
+    mx.random.seed(cfg.seed)
+    log(f"Loading model {Path(cfg.model).name}")
+    model, tokenizer = load(cfg.model)
+    model = _prepare_model(model, cfg.compute_dtype)
     try:
-        np.random.seed(cfg.seed)
-        log(f"Loading model {model_path.name}")
-        model, tokenizer = load(str(model_path))
-        model = _prepare_model(model, cfg.compute_dtype)
-        args = _mlx_args(cfg, model_path, data_path, run_dir)
-        train_set, valid_set, test_set = load_dataset(args, tokenizer)
-
-        def score(dataset, batches: int) -> float:
-            return evaluate(
-                model=model,
-                dataset=CacheDataset(dataset),
-                batch_size=cfg.batch_size,
-                num_batches=batches,
-                max_seq_length=cfg.max_seq_length,
-            )
-
-        if cfg.train:
-            train_model(args, model, train_set, valid_set, training_callback=callback)
-            if len(valid_set) >= cfg.batch_size:
-                # mlx-lm's last validation runs before the last step; measure the end state.
-                tic = time.perf_counter()
-                callback.on_val_loss_report(
-                    {
-                        "iteration": cfg.iters,
-                        "val_loss": score(valid_set, cfg.val_batches),
-                        "val_time": time.perf_counter() - tic,
-                    }
-                )
-        if cfg.test:
-            loss = score(test_set, cfg.test_batches)
-            callback.emit("test", test_loss=loss, test_ppl=math.exp(min(loss, 50)))
-        status = "completed"
-    except KeyboardInterrupt:
-        status = "stopped"
-        if model is not None and cfg.train:
-            _save_now(model, run_dir)
-        callback.emit("stopped", message="stopped by the user; adapters saved")
+        train_set, valid_set, test_set = load_dataset(_mlx_args(cfg), tokenizer)
     except ValueError as err:
-        callback.emit("error", message=str(err))
-        raise UserError(f"training failed: {err}") from err
-    except Exception as err:
-        callback.emit("error", message=f"{type(err).__name__}: {err}")
-        raise
-    finally:
-        peak = mx.get_peak_memory() / 1e9
-        runs.update_meta(
-            run_dir,
-            status=status,
-            ended=time.time(),
-            peak_memory_gb=peak,
-            first_val_loss=callback.val_losses[0] if callback.val_losses else None,
-            last_val_loss=callback.val_losses[-1] if callback.val_losses else None,
+        raise UserError(f"{cfg.data}: {err}") from None
+    state = box.state
+    if cfg.train:
+        trainable = apply_fine_tune_type(model, cfg)
+        if cfg.packing:
+            check_packable(model)
+        if cfg.resume_adapter_file and not resuming:
+            log(f"Continuing from the adapter {cfg.resume_adapter_file}")
+            load_trainable(model, Path(cfg.resume_adapter_file))
+        write_adapter_config(run_dir, cfg)
+        optimizer = build_optimizer(cfg)
+        grads = None
+        loaded = None
+        if resuming:
+            warn = lambda m: emitter.emit(ev.Warning(message=m))  # noqa: E731
+            loaded = ckpt.latest_checkpoint(run_dir, warn=warn)
+            if loaded is None:
+                warn("no usable checkpoint in the run; starting again from step 0")
+        if loaded is not None:
+            model.load_weights(list(loaded.adapters.items()), strict=False)
+            optimizer.state = loaded.optimizer
+            if loaded.gradients:  # back into the shape of the model's gradient tree
+                flat = loaded.gradients
+                grads = tree_map_with_path(lambda k, _: flat[k], model.trainable_parameters())
+            state = box.state = LoopState.from_checkpoint(loaded)
+            emitter.elapsed_before = float(loaded.state.get("elapsed_s", 0.0))
+            log(f"Resuming from the checkpoint of step {state.step}")
+        emitter.emit(
+            ev.Start(
+                run_dir=str(run_dir),
+                model=cfg.model,
+                total_steps=cfg.iters,
+                fine_tune_type=cfg.fine_tune_type,
+                trainable_parameters=int(trainable),
+                resumed_from_step=state.step if loaded is not None else None,
+            )
         )
-    callback.emit("finished", status=status)
-    return RunResult(
-        run_dir=run_dir,
-        status=status,
-        first_val_loss=callback.val_losses[0] if callback.val_losses else None,
-        last_val_loss=callback.val_losses[-1] if callback.val_losses else None,
-        last_train_loss=callback.train_losses[-1] if callback.train_losses else None,
-    )
+        plan = BatchPlan(
+            CacheDataset(train_set), cfg.batch_size, cfg.max_seq_length, cfg.seed, cfg.packing
+        )
+        loop = Loop(
+            cfg=cfg,
+            model=model,
+            optimizer=optimizer,
+            plan=plan,
+            valid_set=CacheDataset(valid_set),
+            run_dir=run_dir,
+            emitter=emitter,
+            control=control,
+            state=state,
+            log=log,
+            sampler=make_sampler(model, tokenizer, cfg, emitter.emit),
+            grad_accum=grads,
+        )
+        try:
+            status = loop.run()
+        except Diverged as err:
+            raise _Failed(str(err), "diverged", "diverged") from None
+        except (RuntimeError, MemoryError) as err:
+            if not is_out_of_memory(err):
+                raise
+            raise _Failed(_oom_message(cfg, state.step, err), "out_of_memory", "failed") from None
+        if status == "stopped":
+            emitter.emit(ev.Stopped(step=state.step, message="stopped; checkpoint saved"))
+            return status
+    else:
+        emitter.emit(ev.Start(run_dir=str(run_dir), model=cfg.model, total_steps=0))
+    if cfg.test:
+        loss = evaluate(
+            model=model,
+            dataset=CacheDataset(test_set),
+            batch_size=cfg.batch_size,
+            num_batches=cfg.test_batches,
+            max_seq_length=cfg.max_seq_length,
+        )
+        emitter.emit(ev.Test(test_loss=loss, test_ppl=math.exp(min(loss, 50.0))))
+    return "completed"
 
 
 def adapter_base_model(run_dir: Path) -> str:

@@ -67,6 +67,7 @@ class DataPage(Page):
 
         self.info = QLabel("No dataset yet.")
         self.info.setObjectName("Hint")
+        self.info.setWordWrap(True)
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["Prompt", "Answer"])
         self.table.verticalHeader().setVisible(True)

@@ -7,6 +7,7 @@ import re
 import time
 
 from PySide6.QtCore import QThread, Signal
+from PySide6.QtGui import QTextBlockFormat, QTextCharFormat
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -246,6 +247,10 @@ class ServePage(Page):
         self.worker.failed.connect(self._failed)
         self.worker.finished.connect(self._answer_done)
         self.transcript.append("<b>Model</b>")
+        cursor = self.transcript.textCursor()
+        cursor.movePosition(cursor.MoveOperation.End)
+        cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())  # plain text for the answer
+        self.transcript.setTextCursor(cursor)
         self.worker.start()
         self._controls()
 
@@ -253,7 +258,7 @@ class ServePage(Page):
         self.answer += piece
         cursor = self.transcript.textCursor()
         cursor.movePosition(cursor.MoveOperation.End)
-        cursor.insertText(piece)
+        cursor.insertText(piece, QTextCharFormat())
         self.transcript.setTextCursor(cursor)
 
     def _failed(self, message: str) -> None:

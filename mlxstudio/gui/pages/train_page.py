@@ -75,6 +75,7 @@ class TrainPage(Page):
         self.progress.setFormat("Not started")
         self.summary = QLabel("Press Start to fine-tune the model on your data.")
         self.summary.setObjectName("Hint")
+        self.summary.setWordWrap(True)
 
         self.plots = MetricPlots()
         self.log = QPlainTextEdit()

@@ -7,33 +7,14 @@ import json
 import pytest
 
 from mlxstudio.core import runs
-from mlxstudio.core.config import RunConfig, load_config
+from mlxstudio.core.config import load_config
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.train.sft import run_sft
 
 
-def tiny_config(model, data, **overrides) -> RunConfig:
-    values = dict(
-        model=str(model),
-        data=str(data),
-        name="tiny",
-        iters=12,
-        batch_size=4,
-        num_layers=2,
-        learning_rate=5e-3,
-        steps_per_report=2,
-        steps_per_eval=6,
-        save_every=6,
-        val_batches=-1,
-        max_seq_length=128,
-    )
-    values.update(overrides)
-    return RunConfig(**values)
-
-
-def test_run_directory_and_events(tiny_model, chat_data, studio_home):
+def test_run_directory_and_events(tiny_model, chat_data, studio_home, make_config):
     seen = []
-    result = run_sft(tiny_config(tiny_model, chat_data), on_event=seen.append, log=lambda m: None)
+    result = run_sft(make_config(), on_event=seen.append, log=lambda m: None)
     run = result.run_dir
     assert result.status == "completed"
     assert run == studio_home / "runs" / "tiny"
@@ -62,8 +43,8 @@ def test_run_directory_and_events(tiny_model, chat_data, studio_home):
     ):
         assert all(isinstance(e[key], (int, float)) for e in train), key
     val = [e for e in events if e["event"] == "val"]
-    # mlx-lm validates before steps 1, 6, 12 (reported as 0, 5, 11); we add the end state.
-    assert [e["step"] for e in val] == [0, 5, 11, 12]
+    # before training, then after every steps_per_eval steps and at the end
+    assert [e["step"] for e in val] == [0, 6, 12]
     assert val[-1]["val_loss"] < val[0]["val_loss"]  # it learned
     assert runs.read_meta(run)["status"] == "completed"
     assert load_config(run / "config.yaml").model == str(tiny_model.resolve())
@@ -71,38 +52,36 @@ def test_run_directory_and_events(tiny_model, chat_data, studio_home):
     assert adapter_cfg["fine_tune_type"] == "lora" and adapter_cfg["num_layers"] == 2
 
 
-def test_adapters_load_in_mlx_lm(tiny_model, chat_data):
+def test_adapters_load_in_mlx_lm(tiny_model, chat_data, make_config):
     from mlx_lm import generate, load
 
-    result = run_sft(
-        tiny_config(tiny_model, chat_data, iters=2, steps_per_eval=100), log=lambda m: None
-    )
+    result = run_sft(make_config(iters=2, steps_per_eval=100), log=lambda m: None)
     model, tokenizer = load(str(tiny_model), adapter_path=str(result.run_dir))
     assert isinstance(generate(model, tokenizer, "What is", max_tokens=3), str)
 
 
-def test_name_taken_gets_suffix(tiny_model, chat_data):
-    cfg = tiny_config(tiny_model, chat_data, iters=1, steps_per_eval=100)
+def test_name_taken_gets_suffix(tiny_model, chat_data, make_config):
+    cfg = make_config(iters=1, steps_per_eval=100)
     first = run_sft(cfg, log=lambda m: None).run_dir
     second = run_sft(cfg, log=lambda m: None).run_dir
     assert second.name == "tiny-2" and first != second
 
 
-def test_bad_data_line_is_named(tiny_model, chat_data):
+def test_bad_data_line_is_named(tiny_model, chat_data, make_config):
     with (chat_data / "train.jsonl").open("a") as fh:
         fh.write('{"messages": [oops]}\n')
     with pytest.raises(UserError, match=r"train.jsonl:17: invalid JSON"):
-        run_sft(tiny_config(tiny_model, chat_data), log=lambda m: None)
+        run_sft(make_config(), log=lambda m: None)
 
 
-def test_record_without_known_fields(tiny_model, chat_data):
+def test_record_without_known_fields(tiny_model, chat_data, make_config):
     (chat_data / "train.jsonl").write_text('{"question": "a", "answer": "b"}\n')
     with pytest.raises(UserError, match=r"train.jsonl:1: no 'messages'.*found: question"):
-        run_sft(tiny_config(tiny_model, chat_data), log=lambda m: None)
+        run_sft(make_config(), log=lambda m: None)
 
 
-def test_missing_model_and_data(tiny_model, chat_data, tmp_path):
+def test_missing_model_and_data(tiny_model, chat_data, tmp_path, make_config):
     with pytest.raises(UserError, match="model 'nope' not found"):
-        run_sft(tiny_config("nope", chat_data), log=lambda m: None)
+        run_sft(make_config(model="nope"), log=lambda m: None)
     with pytest.raises(UserError, match="no such dataset folder"):
-        run_sft(tiny_config(tiny_model, tmp_path / "none"), log=lambda m: None)
+        run_sft(make_config(data=str(tmp_path / "none")), log=lambda m: None)

@@ -1,0 +1,208 @@
+"""Typed training events and the supervision protocol.
+
+Every report of a job is one event: a small dataclass below, serialised to one JSON
+object `{"event": KIND, "time": unix_s, "elapsed_s": s, ...fields}`. Each event is
+appended to the run's `metrics.jsonl` (flushed per line) and handed live to whoever
+supervises the job.
+
+Kinds: start, train, val, test, checkpoint, sample, warning, error, paused, resumed,
+stopped, finished. `start` of a resumed run carries `resumed_from_step`: a reader that
+plots curves keeps, for each step, the event written last (steps after the checkpoint
+were trained again).
+
+Supervision protocol (`mlxstudio train CONFIG --events`, `mlxstudio train --resume RUN_DIR
+--events`), the contract the GUI engine relies on:
+
+- stdout: each event is printed as one line `@event {json}` (the same JSON as in
+  metrics.jsonl), flushed at once. Every other line on stdout or stderr is log text.
+- control, by signals to the job's process:
+  SIGINT or SIGTERM  stop: finish the current step, save a checkpoint, emit `stopped`;
+                     a second one stops at once (the last checkpoint stays);
+  SIGUSR1            pause at the next step boundary, emit `paused`;
+  SIGUSR2            continue, emit `resumed`.
+- exit code: 0 completed; 130 stopped (resumable with --resume); 2 the user must change
+  something (bad config or data, loss diverged, out of memory: the `error` event's
+  `message` names the setting); 1 crash (a bug; the `error` event has the traceback's
+  last line). Death by a signal (negative code, e.g. an abort on out-of-memory) means no
+  final event: every checkpoint written so far is intact, `--resume` continues from it.
+- the last event of a job that ends by itself is `finished` with `status`
+  (completed | stopped | failed | diverged).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TextIO
+
+EVENT_PREFIX = "@event "
+
+EXIT_COMPLETED = 0
+EXIT_CRASH = 1
+EXIT_USER = 2
+EXIT_STOPPED = 130
+
+
+@dataclass
+class Event:
+    kind: ClassVar[str] = ""
+
+
+@dataclass
+class Start(Event):
+    kind: ClassVar[str] = "start"
+    run_dir: str
+    model: str
+    total_steps: int
+    fine_tune_type: str = "lora"
+    trainable_parameters: int = 0
+    resumed_from_step: int | None = None
+
+
+@dataclass
+class Train(Event):
+    """A report over the last steps_per_report steps. Field names are plotted by the GUI."""
+
+    kind: ClassVar[str] = "train"
+    step: int
+    total_steps: int
+    train_loss: float
+    learning_rate: float
+    tokens_per_second: float  # trained (loss) tokens per second, as mlx-lm reports
+    trained_tokens: int  # cumulative tokens counted in the loss
+    peak_memory_gb: float
+    iterations_per_second: float = 0.0
+    padded_tokens_per_second: float = 0.0  # every position computed, padding included
+
+
+@dataclass
+class Val(Event):
+    kind: ClassVar[str] = "val"
+    step: int
+    total_steps: int
+    val_loss: float
+    val_ppl: float
+    val_time_s: float
+
+
+@dataclass
+class Test(Event):
+    kind: ClassVar[str] = "test"
+    test_loss: float
+    test_ppl: float
+
+
+@dataclass
+class Checkpoint(Event):
+    kind: ClassVar[str] = "checkpoint"
+    step: int
+    path: str
+    val_loss: float | None = None
+    best: bool = False
+
+
+@dataclass
+class Sample(Event):
+    kind: ClassVar[str] = "sample"
+    step: int
+    prompt: str
+    response: str
+
+
+@dataclass
+class Warning(Event):  # noqa: A001 - the event's name in the protocol
+    kind: ClassVar[str] = "warning"
+    message: str
+
+
+@dataclass
+class Error(Event):
+    kind: ClassVar[str] = "error"
+    message: str
+    code: str = "crash"  # crash | user_error | out_of_memory | diverged
+    step: int | None = None
+
+
+@dataclass
+class Paused(Event):
+    kind: ClassVar[str] = "paused"
+    step: int
+
+
+@dataclass
+class Resumed(Event):
+    kind: ClassVar[str] = "resumed"
+    step: int
+
+
+@dataclass
+class Stopped(Event):
+    kind: ClassVar[str] = "stopped"
+    step: int
+    message: str = ""
+
+
+@dataclass
+class Finished(Event):
+    kind: ClassVar[str] = "finished"
+    status: str
+    step: int = 0
+
+
+def to_record(event: Event) -> dict[str, Any]:
+    """The event's fields after its kind (timestamps are added by the Emitter)."""
+    return {"event": event.kind, **dataclasses.asdict(event)}
+
+
+EventSink = Callable[[dict], None]
+
+
+@dataclass
+class Emitter:
+    """Writes each event to metrics.jsonl, then to the live sink and/or `@event` stdout lines."""
+
+    path: Path
+    sink: EventSink | None = None
+    stream: TextIO | None = None
+    elapsed_before: float = 0.0  # seconds a resumed run had already run
+    started: float = field(default_factory=time.time)
+
+    def emit(self, event: Event) -> dict:
+        now = time.time()
+        record = {"event": event.kind, "time": now}
+        record["elapsed_s"] = round(now - self.started + self.elapsed_before, 3)
+        record.update(dataclasses.asdict(event))
+        line = json.dumps(record)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+        if self.stream is not None:
+            self.stream.write(EVENT_PREFIX + line + "\n")
+            self.stream.flush()
+        if self.sink is not None:
+            self.sink(record)
+        return record
+
+    def elapsed(self) -> float:
+        return time.time() - self.started + self.elapsed_before
+
+
+def print_event(stream: TextIO, event: Event) -> None:
+    """An event that has no run directory to go to (e.g. a bad config): stdout only."""
+    record = {"event": event.kind, "time": time.time(), "elapsed_s": 0.0}
+    record.update(dataclasses.asdict(event))
+    stream.write(EVENT_PREFIX + json.dumps(record) + "\n")
+    stream.flush()
+
+
+def parse_line(line: str) -> dict | None:
+    """The event of an `@event {json}` line of a job's stdout, or None for log text."""
+    if not line.startswith(EVENT_PREFIX):
+        return None
+    try:
+        return json.loads(line[len(EVENT_PREFIX) :])
+    except json.JSONDecodeError:
+        return None
