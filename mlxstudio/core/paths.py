@@ -29,8 +29,14 @@ def runs_dir() -> Path:
 
 
 def resources_dir() -> Path:
-    """The shipped resources (sample data, default configs): in the package when installed."""
-    packaged = Path(__file__).resolve().parent.parent / "resources"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "resources"
+    """The shipped resources (sample data, default configs, icons), wherever this runs from:
+    a source checkout, a pip install (share/mlxstudio/), or the .app bundle (Resources/)."""
+    candidates = (
+        Path(__file__).resolve().parents[2] / "resources",
+        Path(sys.prefix) / "share" / "mlxstudio" / "resources",
+        Path(sys.prefix) / "resources",
+    )
+    for path in candidates:
+        if (path / "configs").is_dir():
+            return path
+    return candidates[0]

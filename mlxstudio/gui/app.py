@@ -1,11 +1,14 @@
-"""Start the desktop app: `mlxstudio gui [FILES...]`."""
+"""Start the desktop app: `mlxstudio gui [FILES...]`, the .app bundle, the Linux launcher."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from mlxstudio.core import paths
+
+SMOKE_ENV = "MLXSTUDIO_SMOKE_TEST"  # set: show the window, print a line, quit (packaging test)
 
 
 def app_icon():
@@ -15,7 +18,23 @@ def app_icon():
     return QIcon(str(icon)) if icon.exists() else QIcon()
 
 
+def _file_open_filter(window):
+    """Files dropped on the Dock icon arrive as QFileOpenEvent on the application."""
+    from PySide6.QtCore import QEvent, QObject
+
+    class FileOpenFilter(QObject):
+        def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt API)
+            if event.type() == QEvent.Type.FileOpen and event.file():
+                window.open_paths([Path(event.file())])
+                window.bring_to_front()
+                return True
+            return False
+
+    return FileOpenFilter(window)
+
+
 def run_app(files: list[str] | None = None) -> int:
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from mlxstudio.gui.main_window import MainWindow
@@ -26,9 +45,23 @@ def run_app(files: list[str] | None = None) -> int:
     app.setOrganizationName("MLX Studio")
     app.setQuitOnLastWindowClosed(False)  # training goes on in the menu bar
     apply_style(app)
-    window = MainWindow(app_icon())
-    app.setWindowIcon(window.windowIcon())
+    icon = app_icon()
+    app.setWindowIcon(icon)
+    window = MainWindow(icon)
+    app.installEventFilter(_file_open_filter(window))
     window.show()
     if files:
         window.open_paths([Path(f) for f in files])
+    if os.environ.get(SMOKE_ENV):
+
+        def smoke() -> None:
+            print(f"window shown: {window.windowTitle()} ({window.width()}x{window.height()})")
+            window.quit()
+
+        QTimer.singleShot(200, smoke)
     return app.exec()
+
+
+def main() -> int:
+    """Entry point of the app bundle and of the `mlxstudio-gui` launcher."""
+    return run_app(sys.argv[1:])

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mlxstudio.file_types import role_of
 from mlxstudio.gui.pages.base import Page
 from mlxstudio.gui.pages.data_page import DataPage
 from mlxstudio.gui.pages.lora_page import LoraPage
@@ -187,7 +188,7 @@ class MainWindow(QMainWindow):
     # ---- files from outside: drops on the window, files opened with the app
     def open_paths(self, paths: list[Path]) -> None:
         for path in paths:
-            if path.suffix.lower() == ".gguf":
+            if role_of(path) == "model":
                 self.go(1)
                 self.model_page.import_gguf(path)
             else:
