@@ -11,12 +11,23 @@ shift || true
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 install_system_packages() {
-    # OpenBLAS makes MLX's CPU backend ~40x faster for fp32 matmuls; the rest is what Qt's
-    # offscreen/xcb platforms need on a bare Debian/Ubuntu.
+    # OpenBLAS makes MLX's CPU backend ~40x faster for fp32 matmuls; the rest is what the
+    # Qt wheels need on a bare Debian/Ubuntu (offscreen and X11), plus a font.
     [ "$(uname -s)" = Linux ] && command -v apt-get >/dev/null || return 0
-    local pkgs="libopenblas0-pthread libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3"
-    local missing=""
-    for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+    local wanted="openblas-pthread/libblas.so.3:libopenblas0-pthread libGL.so.1:libgl1
+        libEGL.so.1:libegl1 libxkbcommon.so.0:libxkbcommon0 libfontconfig.so.1:libfontconfig1
+        libfreetype.so.6:libfreetype6 libdbus-1.so.3:libdbus-1-3 libglib-2.0.so.0:libglib2.0-0
+        libX11.so.6:libx11-6 DejaVuSans.ttf:fonts-dejavu-core"
+    local missing="" lib pkg
+    for pair in $wanted; do
+        lib=${pair%%:*} pkg=${pair##*:}
+        if [ "$lib" = DejaVuSans.ttf ]; then
+            ls /usr/share/fonts/truetype/dejavu/$lib >/dev/null 2>&1 || missing="$missing $pkg"
+        elif ! compgen -G "/usr/lib/*-linux-gnu/$lib" >/dev/null &&
+             ! compgen -G "/usr/lib/$lib" >/dev/null; then
+            missing="$missing $pkg"
+        fi
+    done
     [ -z "$missing" ] && return 0
     local sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
