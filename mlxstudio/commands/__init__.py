@@ -3,4 +3,4 @@
 Each module listed here has `register(subparsers)` adding its subcommands; cli.py calls it.
 """
 
-GROUPS: list[str] = []
+GROUPS: list[str] = ["mlxstudio.commands.data"]
