@@ -230,6 +230,7 @@ class MainWindow(QMainWindow):
 
     def quit(self) -> None:
         """Stop what runs (training saves its adapters first), then leave."""
+        self.data_page.shutdown()
         self.train_page.shutdown()
         self.serve_page.shutdown()
         QApplication.quit()

@@ -16,6 +16,7 @@ def _wait_serving(qtbot, page) -> None:
 def test_train_stop_serve_chat(window, qtbot, chat_data, installed_tiny):
     screenshot(window, "01-data-empty")
     window.data_page.open_path(chat_data)
+    qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=30_000)
     screenshot(window, "02-data-filled")
     window.next()
     window.model_page.refresh()
@@ -75,6 +76,7 @@ def test_train_stop_serve_chat(window, qtbot, chat_data, installed_tiny):
 
 def test_failed_run_shows_the_reason(window, qtbot, chat_data, tmp_path):
     window.data_page.open_path(chat_data)
+    qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=30_000)
     bogus = tmp_path / "not-a-model"
     bogus.mkdir()
     (bogus / "config.json").write_text('{"model_type": "no-such-arch"}')

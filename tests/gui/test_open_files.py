@@ -12,7 +12,8 @@ def test_gguf_opened_on_the_app_goes_to_import(window, tmp_path):
     window.model_page.job.wait(60000)
 
 
-def test_dataset_opened_on_the_app_goes_to_data(window, chat_data):
+def test_dataset_opened_on_the_app_goes_to_data(window, qtbot, chat_data):
     window.open_paths([chat_data])
     assert window.steps.currentRow() == 0
+    qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=30_000)
     assert window.state.data_dir == chat_data.resolve()

@@ -30,22 +30,52 @@ def test_next_says_what_is_missing(window):
     assert "dataset" in window.problems.text()
 
 
-def test_dropping_a_dataset_folder_on_the_window(window, chat_data):
+def test_dropping_a_dataset_folder_on_the_window(window, qtbot, chat_data):
     drop_on(window, [chat_data])
+    qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=30_000)
     assert window.state.data_dir == chat_data.resolve()
-    assert window.data_page.table.rowCount() == 16
-    assert "train: 16 records" in window.data_page.info.text()
+    assert window.data_page.table.rowCount() == 24  # train + valid records, previewed
+    assert "24 records · format: chat" in window.data_page.info.text()
+    assert "ready to train" in window.data_page.info.text()
     window.next()
     assert window.steps.currentRow() == 1
 
 
-def test_dropping_something_unusable_lists_the_problem(window, tmp_path):
+def test_dropping_something_unusable_lists_the_problem(window, qtbot, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "train.jsonl").write_text('{"messages": [}\n')
-    drop_on(window.data_page.zone, [bad])
+    page = window.data_page
+    drop_on(page.zone, [bad])
+    qtbot.waitUntil(lambda: page.report is not None, timeout=30_000)
     assert window.state.data_dir is None
-    assert "train.jsonl:1: invalid JSON" in window.data_page.problem_list.item(0).text()
+    first = page.problem_list.item(0).text()
+    assert first.startswith(f"{bad / 'train.jsonl'}:1:") and "JSON" in first
+    page.problem_list.setCurrentRow(0)
+    detail = page.problem_detail.text()
+    assert "line 1" in detail and '{"messages": [}' in detail
+    window.next()
+    assert window.steps.currentRow() == 0 and "dataset" in window.problems.text()
+
+
+def test_other_formats_are_prepared_into_a_split(window, qtbot, tmp_path, studio_home):
+    import json
+
+    alpaca = tmp_path / "alpaca.json"
+    rows = [{"instruction": f"Say {i}", "input": "", "output": f"{i}!"} for i in range(20)]
+    alpaca.write_text(json.dumps(rows))
+    page = window.data_page
+    page.open_paths([alpaca])
+    qtbot.waitUntil(lambda: page.report is not None, timeout=30_000)
+    assert "format: alpaca" in page.info.text()
+    assert window.state.data_dir is None and page.prepare_button.isEnabled()
+    page.valid.setValue(25)
+    page.prepare()
+    qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=30_000)
+    out = window.state.data_dir
+    assert out.parent == studio_home / "datasets"
+    assert sum(1 for _ in (out / "valid.jsonl").open()) == 5
+    assert sum(1 for _ in (out / "train.jsonl").open()) == 15
 
 
 def test_model_page_lists_and_selects(window, installed_tiny):
