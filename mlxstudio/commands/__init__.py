@@ -3,4 +3,8 @@
 Each module listed here has `register(subparsers)` adding its subcommands; cli.py calls it.
 """
 
-GROUPS: list[str] = ["mlxstudio.commands.data"]
+GROUPS: list[str] = [
+    "mlxstudio.commands.data",
+    "mlxstudio.commands.serve",
+    "mlxstudio.commands.models",
+]

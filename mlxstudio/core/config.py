@@ -40,12 +40,30 @@ _Loader.add_implicit_resolver(
     list("-+0123456789."),
 )
 
-STAGES = ("sft",)
+STAGES = ("sft", "rl", "grpo", "dpo", "pretrain")
+PREFERENCE_LOSSES = ("sigmoid", "ipo", "orpo")
 FINE_TUNE_TYPES = ("lora", "dora", "full")
 OPTIMIZERS = ("adam", "adamw", "muon", "sgd", "adafactor")
 COMPUTE_DTYPES = ("auto", "model", "float32", "float16", "bfloat16")
 LORA_KEYS = {"rank": int, "scale": float, "dropout": float, "keys": list, "alpha": float}
 SCHEDULE_KEYS = {"name": str, "arguments": list, "warmup": int, "warmup_init": float}
+# stage pretrain: the llama model built from scratch (see core/train/pretrain.py)
+DIMENSION_KEYS = {
+    "hidden_size": int,
+    "intermediate_size": int,
+    "num_layers": int,
+    "num_attention_heads": int,
+    "num_kv_heads": int,
+    "head_dim": int,
+    "max_position_embeddings": int,
+    "rms_norm_eps": float,
+    "rope_theta": float,
+    "rope_traditional": bool,
+    "rope_scaling": dict,
+    "tie_word_embeddings": bool,
+    "attention_bias": bool,
+    "mlp_bias": bool,
+}
 
 
 @dataclass
@@ -99,6 +117,28 @@ class RunConfig:
     sample_prompts: list | None = None  # answered and saved as `sample` events
     sample_every: int = 0  # steps between samples; 0: at each validation
     sample_max_tokens: int = 48
+    # Reinforcement learning (stages rl, grpo, dpo; see core/rl). MLX-Pretrain's rl keys first.
+    ppo_epochs: int = 2  # passes over each batch of rollouts
+    ppo_mini_batch_size: int | None = None  # responses per update in a step; None: all
+    kl_coef: float = 0.05  # weight of the KL penalty to the frozen reference policy
+    clip_range: float = 0.2  # PPO ratio clip
+    reward_field: str = "reward"
+    prompt_field: str = "instruction"  # falls back to "prompt" when absent
+    response_field: str = "response"  # falls back to "completion" when absent
+    chosen_field: str = "chosen"
+    rejected_field: str = "rejected"
+    reward_model: str | None = None  # built-in name, or path/to/file.py[:ClassName]
+    reward_kwargs: dict = field(default_factory=dict)  # passed to the reward model's class
+    beta: float = 0.1  # DPO temperature (ORPO: weight of the odds-ratio term)
+    preference_loss: str = "sigmoid"  # sigmoid (DPO) | ipo | orpo
+    group_size: int = 4  # GRPO: responses sampled per prompt
+    max_new_tokens: int = 64  # GRPO: longest sampled response
+    temperature: float = 1.0  # GRPO: sampling temperature
+    # Pretraining from scratch (stage pretrain; `data` is text files or a folder of them).
+    dimensions: dict | None = None  # the llama to build: DIMENSION_KEYS
+    tokenizer: str | None = None  # an existing tokenizer/model folder; None: train one
+    vocab_size: int = 4096  # size of a tokenizer trained on the corpus (specials included)
+    valid_data: str | None = None  # held-out text; None: 1 window in 10 of the corpus
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -191,12 +231,15 @@ def config_from_dict(
             _check_section(where, key, value, LORA_KEYS)
         elif key == "lr_schedule":
             _check_section(where, key, value, SCHEDULE_KEYS)
+        elif key == "dimensions":
+            _check_section(where, key, value, DIMENSION_KEYS)
     cfg = RunConfig(**values)
     for key, choices in (
         ("fine_tune_type", FINE_TUNE_TYPES),
         ("optimizer", OPTIMIZERS),
         ("stage", STAGES),
         ("compute_dtype", COMPUTE_DTYPES),
+        ("preference_loss", PREFERENCE_LOSSES),
     ):
         where = f"{source}:{lines[key]}" if key in lines else source
         _check_choice(where, key, getattr(cfg, key), choices)
@@ -208,19 +251,32 @@ def config_from_dict(
         "save_every",
         "grad_accumulation_steps",
         "max_seq_length",
+        "ppo_epochs",
+        "group_size",
+        "max_new_tokens",
     ):
         if getattr(cfg, key) < 1:
             where = f"{source}:{lines[key]}" if key in lines else source
             raise ConfigError(f"{where}: '{key}' must be at least 1, got {getattr(cfg, key)}")
-    for key in ("keep_last_checkpoints", "sample_every", "max_loss_ratio", "sample_max_tokens"):
+    for key in (
+        "keep_last_checkpoints",
+        "sample_every",
+        "max_loss_ratio",
+        "sample_max_tokens",
+        "kl_coef",
+        "clip_range",
+        "beta",
+        "temperature",
+    ):
         if getattr(cfg, key) < 0:
             where = f"{source}:{lines[key]}" if key in lines else source
             raise ConfigError(f"{where}: '{key}' must not be negative, got {getattr(cfg, key)}")
     return cfg
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read a YAML config (ours, or mlx-lm's lora_config.yaml) into a RunConfig."""
+def read_yaml(path: str | Path) -> tuple[Any, yaml.Node]:
+    """A config file's parsed YAML and its node tree (for line numbers); a ConfigError names
+    the file (and line) when it is missing, empty, not UTF-8 or not valid YAML."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
@@ -237,6 +293,12 @@ def load_config(path: str | Path) -> RunConfig:
         raise ConfigError(f"{where}: invalid YAML ({problem}); fix the syntax") from None
     if raw is None:
         raise ConfigError(f"{path}: the file is empty; see resources/configs for an example")
+    return raw, node
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a YAML config (ours, or mlx-lm's lora_config.yaml) into a RunConfig."""
+    raw, node = read_yaml(path)
     lines = {}
     if isinstance(node, yaml.MappingNode):
         lines = {k.value: k.start_mark.line + 1 for k, _ in node.value}

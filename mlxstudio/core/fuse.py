@@ -27,6 +27,8 @@ def fuse(
 
     say = progress or (lambda _msg: None)
     run_dir = Path(run_dir)
+    if not is_adapter_dir(run_dir) and is_adapter_dir(run_dir / "adapters"):
+        run_dir = run_dir / "adapters"  # the layout `mlxstudio serve --adapter` accepts too
     if not is_adapter_dir(run_dir):
         raise UserError(
             f"{run_dir}: no adapters.safetensors + adapter_config.json; "

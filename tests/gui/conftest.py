@@ -1,4 +1,4 @@
-"""GUI fixtures: the main window on the offscreen platform, screenshots to tests/artifacts."""
+"""GUI fixtures: the main window on the offscreen platform, the tiny model installed."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-SCREENS = Path(__file__).resolve().parents[1] / "artifacts" / "screens"
 
 
 @pytest.fixture
@@ -22,6 +20,7 @@ def window(qtbot, studio_home):
     qtbot.addWidget(win)
     win.show()
     yield win
+    win.data_page.shutdown()
     win.train_page.shutdown(timeout_ms=20000)
     win.serve_page.shutdown()
 
@@ -32,10 +31,3 @@ def installed_tiny(tiny_model, studio_home) -> Path:
     dest = studio_home / "models" / "tiny-llama"
     shutil.copytree(tiny_model, dest)
     return dest
-
-
-def screenshot(widget, name: str) -> Path:
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    path = SCREENS / f"{name}.png"
-    assert widget.grab().save(str(path)), f"could not save {path}"
-    return path

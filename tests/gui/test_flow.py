@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import screenshot  # tests/gui/conftest.py
+from screens import screenshot
 
 
 def _wait_serving(qtbot, page) -> None:
@@ -86,3 +86,37 @@ def test_failed_run_shows_the_reason(window, qtbot, chat_data, tmp_path):
     qtbot.waitUntil(lambda: not window.train_page.is_running(), timeout=120_000)
     assert "failed" in window.train_page.summary.text()
     screenshot(window, "09-training-error")
+
+
+def test_stop_then_resume_to_the_end(window, qtbot, chat_data, installed_tiny):
+    from mlxstudio.core import runs
+
+    window.data_page.open_path(chat_data)
+    qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=30_000)
+    window.state.set_model(installed_tiny)
+    window.state.update_config(
+        iters=40,
+        num_layers=2,
+        steps_per_eval=10,
+        save_every=5,
+        steps_per_report=5,
+        learning_rate=5e-3,
+        batch_size=4,
+    )
+    window.go(3)
+    train = window.train_page
+    train.name_edit.setText("resumable")
+    train.start()
+    qtbot.waitUntil(lambda: train.step >= 10, timeout=180_000)
+    train.stop()
+    qtbot.waitUntil(lambda: not train.is_running(), timeout=120_000)
+    assert train.resume_button.isVisible(), "a stopped run with checkpoints can be resumed"
+    stopped_at = train.step
+    train.resume_button.click()
+    assert train.is_running()
+    qtbot.waitUntil(lambda: not train.is_running(), timeout=300_000)
+    assert "completed" in train.summary.text(), train.log.toPlainText()[-2000:]
+    assert not train.resume_button.isVisible()
+    starts = [e for e in runs.read_events(window.state.run_dir) if e["event"] == "start"]
+    assert len(starts) == 2 and starts[1]["resumed_from_step"] <= stopped_at
+    screenshot(window, "10-training-resumed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
 import logging
 import os
@@ -22,6 +23,9 @@ from mlxstudio.core.platform import compute_dtype_name
 from mlxstudio.core.serve.loading import one_line
 
 log = logging.getLogger("mlxstudio.serve")
+
+# mlx-lm's name for "the model the server was started with".
+DEFAULT_MODEL = "default_model"
 
 # Don't dequantize to float32 if that would take more than this share of the machine's RAM.
 _MAX_RAM_SHARE = 0.6
@@ -113,22 +117,67 @@ class StudioResponseGenerator(ResponseGenerator):
 
 
 class StudioHandler(APIHandler):
-    """mlx-lm's API handler with a /v1/models that does not scan the Hugging Face cache.
+    """mlx-lm's API handler, with an optional API key, a check of the requested model, and
+    a /v1/models that does not scan the Hugging Face cache.
 
-    mlx-lm's version sends 200 headers, then calls scan_cache_dir(), which raises when the
-    cache folder does not exist: the client gets an empty 200 answer. Expects the server
-    object to carry `model_entry`, the one model served.
+    mlx-lm's /v1/models sends 200 headers, then calls scan_cache_dir(), which raises when
+    the cache folder does not exist: the client gets an empty 200 answer. Expects the
+    server object to carry `model_entry` (the one model served) and `api_key` (or None).
     """
+
+    def do_GET(self) -> None:
+        if self._authorized():
+            super().do_GET()
+
+    def do_POST(self) -> None:
+        if self._authorized():
+            super().do_POST()
+
+    def handle_completion(self, request, stop_words) -> None:
+        # mlx-lm would load whatever "model" names; we answer only for the one we serve.
+        if not self._serves(self.requested_model):
+            served = self.server.model_entry["id"]
+            self._send_error(
+                404,
+                f"model {self.requested_model!r} is not served here; use {served!r}",
+                "model_not_found",
+            )
+            return
+        super().handle_completion(request, stop_words)
 
     def handle_models_request(self) -> None:
         entry = self.server.model_entry
         wanted = urllib.parse.unquote(self.path.split("?")[0][len("/v1/models") :].strip("/"))
         if not wanted:
             self._send_json(200, {"object": "list", "data": [entry]})
-        elif wanted in (entry["id"], entry["path"].strip("/"), "default_model"):
+        elif self._serves(wanted):
             self._send_json(200, entry)
         else:
-            self._send_json(404, {"error": f"model {wanted!r} is not served here"})
+            self._send_error(404, f"model {wanted!r} is not served here", "model_not_found")
+
+    def _serves(self, name: str) -> bool:
+        entry = self.server.model_entry
+        return name.strip("/") in (entry["id"], entry["path"].strip("/"), DEFAULT_MODEL)
+
+    def _authorized(self) -> bool:
+        key = self.server.api_key
+        if not key:
+            return True
+        given = self.headers.get("Authorization", "")
+        token = given[len("Bearer ") :].strip() if given.startswith("Bearer ") else ""
+        # Constant-time comparison: the key must not leak through response timing.
+        if hmac.compare_digest(token.encode(), key.encode()):
+            return True
+        what = "wrong API key" if token else "missing API key"
+        self._send_error(
+            401, f"{what}: send the header 'Authorization: Bearer KEY'", "invalid_api_key"
+        )
+        return False
+
+    def _send_error(self, status: int, message: str, code: str) -> None:
+        # OpenAI's error shape, which its clients turn into a readable exception.
+        error = {"message": message, "type": "invalid_request_error", "code": code}
+        self._send_json(status, {"error": error})
 
     def _send_json(self, status: int, body: dict) -> None:
         data = json.dumps(body).encode()

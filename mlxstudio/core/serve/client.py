@@ -6,7 +6,7 @@ import http.client
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from mlxstudio.core.errors import UserError
@@ -29,14 +29,17 @@ def chat(
     *,
     system: str | None = None,
     temperature: float = 0.7,
+    top_p: float = 1.0,
     max_tokens: int = 256,
     model: str | None = None,
     history: list[dict] | None = None,
+    api_key: str | None = None,
     timeout: float = 300,
 ) -> str:
     """Ask one question (after an optional system prompt and history); return the answer text."""
-    body = _chat_body(question, system, temperature, max_tokens, model, history, stream=False)
-    with _post(url, "/chat/completions", body, timeout) as resp:
+    body = _chat_body(question, system, history, model, stream=False)
+    body.update(temperature=temperature, top_p=top_p, max_tokens=max_tokens)
+    with _post(url, "/chat/completions", body, timeout, api_key) as resp:
         data = _read_json(resp, url)
     try:
         return data["choices"][0]["message"].get("content") or ""
@@ -50,14 +53,23 @@ def stream_chat(
     *,
     system: str | None = None,
     temperature: float = 0.7,
+    top_p: float = 1.0,
     max_tokens: int = 256,
     model: str | None = None,
     history: list[dict] | None = None,
+    api_key: str | None = None,
     timeout: float = 300,
+    on_usage: Callable[[dict], None] | None = None,
 ) -> Iterator[str]:
-    """Like chat(), but yield the answer piece by piece as the server streams it."""
-    body = _chat_body(question, system, temperature, max_tokens, model, history, stream=True)
-    with _post(url, "/chat/completions", body, timeout) as resp:
+    """Like chat(), but yield the answer piece by piece as the server streams it.
+
+    on_usage(usage) receives the server's token counts (prompt_tokens, completion_tokens)
+    after the last piece, if the server reports them.
+    """
+    body = _chat_body(question, system, history, model, stream=True)
+    body.update(temperature=temperature, top_p=top_p, max_tokens=max_tokens)
+    body["stream_options"] = {"include_usage": True}
+    with _post(url, "/chat/completions", body, timeout, api_key) as resp:
         try:
             for raw in resp:
                 line = raw.decode("utf-8").strip()
@@ -70,6 +82,8 @@ def stream_chat(
                 event = json.loads(payload)
                 if "error" in event:
                     raise UserError(f"server error: {_error_text(event)}")
+                if event.get("usage") and on_usage is not None:
+                    on_usage(event["usage"])
                 for choice in event.get("choices", []):
                     text = (choice.get("delta") or {}).get("content")
                     if text:
@@ -82,9 +96,9 @@ def stream_chat(
             raise UserError(f"the server at {base_url(url)} sent a malformed event") from None
 
 
-def list_models(url: str, *, timeout: float = 30) -> list[str]:
+def list_models(url: str, *, timeout: float = 30, api_key: str | None = None) -> list[str]:
     """The ids of the models the server offers."""
-    req = urllib.request.Request(base_url(url) + "/models")
+    req = urllib.request.Request(base_url(url) + "/models", headers=_auth(api_key))
     with _open(req, url, timeout) as resp:
         data = _read_json(resp, url)
     try:
@@ -96,30 +110,28 @@ def list_models(url: str, *, timeout: float = 30) -> list[str]:
 def _chat_body(
     question: str,
     system: str | None,
-    temperature: float,
-    max_tokens: int,
-    model: str | None,
     history: list[dict] | None,
+    model: str | None,
     *,
     stream: bool,
 ) -> dict[str, Any]:
     messages = [{"role": "system", "content": system}] if system else []
     messages += list(history or [])
     messages.append({"role": "user", "content": question})
-    return {
-        "model": model or DEFAULT_MODEL,
-        "messages": messages,
-        "temperature": temperature,
-        "max_tokens": max_tokens,
-        "stream": stream,
-    }
+    return {"model": model or DEFAULT_MODEL, "messages": messages, "stream": stream}
 
 
-def _post(url: str, path: str, body: dict, timeout: float) -> http.client.HTTPResponse:
+def _auth(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def _post(
+    url: str, path: str, body: dict, timeout: float, api_key: str | None = None
+) -> http.client.HTTPResponse:
     req = urllib.request.Request(
         base_url(url) + path,
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **_auth(api_key)},
         method="POST",
     )
     return _open(req, url, timeout)

@@ -9,6 +9,9 @@ fails at start rather than on the first request; every request is served by the 
 started with (mlx-lm loads whatever a request's "model" names, dropping the adapter);
 /v1/models does not scan the Hugging Face cache (that crashes when the cache folder is
 missing); the generation thread exits cleanly; on the CPU backend we serve in float32.
+We add what a studio needs: an optional API key, a 404 for models we do not serve,
+loopback-only unless the caller opts into the network, and a child that dies with its
+parent (lifeline.py).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import ipaddress
 import os
 import socket
 import subprocess
@@ -31,7 +35,10 @@ from mlxstudio.core.platform import with_fast_blas
 from mlxstudio.core.serve.client import list_models
 from mlxstudio.core.serve.loading import model_id, resolve_adapter, resolve_model
 
-__all__ = ["ModelServer", "ServerProcess", "serve", "start_server"]
+__all__ = ["ModelServer", "ServerProcess", "check_host", "serve", "start_server"]
+
+# The environment variable that carries an API key to a server (not argv: `ps` shows that).
+API_KEY_ENV = "MLXSTUDIO_API_KEY"
 
 
 def serve(
@@ -40,6 +47,8 @@ def serve(
     adapter: str | None = None,
     host: str = "127.0.0.1",
     port: int = 8080,
+    api_key: str | None = None,
+    allow_network: bool = False,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve MODEL (with an optional adapter) at host:port until interrupted (Ctrl-C).
@@ -47,7 +56,14 @@ def serve(
     port=0 picks a free port. on_ready(url) is called once the model is loaded and the
     socket listens; url is the API base, e.g. http://127.0.0.1:8080/v1.
     """
-    with ModelServer(model, adapter=adapter, host=host, port=port) as server:
+    with ModelServer(
+        model,
+        adapter=adapter,
+        host=host,
+        port=port,
+        api_key=api_key,
+        allow_network=allow_network,
+    ) as server:
         if on_ready is not None:
             on_ready(server.url)
         with contextlib.suppress(KeyboardInterrupt):
@@ -63,13 +79,22 @@ class ModelServer:
     """
 
     def __init__(
-        self, model: str, *, adapter: str | None = None, host: str = "127.0.0.1", port: int = 8080
+        self,
+        model: str,
+        *,
+        adapter: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        api_key: str | None = None,
+        allow_network: bool = False,
     ) -> None:
+        check_host(host, allow_network)
         model_path = resolve_model(model)
         adapter_path = resolve_adapter(adapter) if adapter else None
         self.model_id = model_id(model_path, adapter_path)
         # Bind before loading so a taken port fails in a second, not after a long load.
         self._httpd = _bind(host, port)
+        self._httpd.api_key = api_key or None
         self.port: int = self._httpd.server_address[1]
         self.url = f"http://{_url_host(host)}:{self.port}/v1"
         self._generator = None
@@ -128,9 +153,17 @@ class ModelServer:
 
 
 def start_server(
-    model: str, *, adapter: str | None = None, port: int = 0, timeout: float = 120
+    model: str,
+    *,
+    adapter: str | None = None,
+    port: int = 0,
+    api_key: str | None = None,
+    timeout: float = 120,
 ) -> ServerProcess:
     """Start `mlxstudio serve` in a child process on 127.0.0.1; return once it answers.
+
+    The child exits when this process dies (see lifeline.py); on Linux, also when the
+    calling thread ends, so call it from a thread that outlives the server.
 
     For port=0 we pick a free port here and pass it on (another program could take it in
     the moment between; the child then fails with "port in use" and we say so). The child's
@@ -142,15 +175,17 @@ def start_server(
     port = probe.server_address[1]
     probe.server_close()
     fd, log_name = tempfile.mkstemp(prefix="mlxstudio-serve-", suffix=".log")
+    env = with_fast_blas(os.environ)
+    env[API_KEY_ENV] = api_key or ""  # never a key inherited from our own environment
     with os.fdopen(fd, "wb") as log_file:
         process = subprocess.Popen(
             _serve_command(str(model_path), str(adapter_path) if adapter_path else None, port),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=log_file,
-            env=with_fast_blas(os.environ),
+            env=env,
         )
-    server = ServerProcess(process, port, Path(log_name))
+    server = ServerProcess(process, port, Path(log_name), api_key=api_key)
     try:
         server.wait_ready(timeout, model_id(model_path, adapter_path))
     except BaseException:
@@ -162,11 +197,14 @@ def start_server(
 class ServerProcess:
     """A `mlxstudio serve` child process; stop() it, or use it as a context manager."""
 
-    def __init__(self, process: subprocess.Popen, port: int, log_path: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen, port: int, log_path: Path, api_key: str | None = None
+    ) -> None:
         self.process = process
         self.port = port
         self.url = f"http://127.0.0.1:{port}/v1"
         self.log_path = log_path
+        self.api_key = api_key
 
     def wait_ready(self, timeout: float, expected_id: str | None = None) -> None:
         """Poll /v1/models until the server answers; UserError if it exits or times out.
@@ -180,7 +218,8 @@ class ServerProcess:
             if code is not None:
                 raise UserError(f"the server stopped (exit code {code}): {self._log_tail()}")
             with contextlib.suppress(UserError):  # refused while the model loads
-                if expected_id is None or expected_id in list_models(self.url, timeout=5):
+                models = list_models(self.url, timeout=5, api_key=self.api_key)
+                if expected_id is None or expected_id in models:
                     return
             if time.monotonic() > deadline:
                 raise UserError(f"the server did not answer within {timeout:g} s")
@@ -214,12 +253,34 @@ class ServerProcess:
 
 def _serve_command(model: str, adapter: str | None, port: int) -> list[str]:
     command = [sys.executable, "-m", "mlxstudio", "serve", model, "--port", str(port)]
+    command += ["--parent-pid", str(os.getpid())]
     return command + (["--adapter", adapter] if adapter else [])
+
+
+def check_host(host: str, allow_network: bool) -> None:
+    """UserError unless host is this machine only, or the caller opted into the network."""
+    if allow_network or _is_loopback(host):
+        return
+    raise UserError(
+        f"serving on {host} lets other machines on the network use this model; "
+        "add --allow-network if that is what you want (default: 127.0.0.1, this machine only)"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_port = False  # two servers must never share a port
+    request_queue_size = 128  # the stdlib's 5 makes bursts of clients wait for SYN retries
     model_entry: dict
+    api_key: str | None = None
 
     def __init__(self, address: tuple, family: int) -> None:
         self.address_family = family

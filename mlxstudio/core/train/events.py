@@ -6,9 +6,10 @@ appended to the run's `metrics.jsonl` (flushed per line) and handed live to whoe
 supervises the job.
 
 Kinds: start, train, val, test, checkpoint, sample, warning, error, paused, resumed,
-stopped, finished. `start` of a resumed run carries `resumed_from_step`: a reader that
-plots curves keeps, for each step, the event written last (steps after the checkpoint
-were trained again).
+stopped, finished. RL stages write `train` / `val` with extra fields (PolicyTrain,
+PreferenceTrain, ... below), so every plot of SFT curves works for them too. `start` of a
+resumed run carries `resumed_from_step`: a reader that plots curves keeps, for each step,
+the event written last (steps after the checkpoint were trained again).
 
 Supervision protocol (`mlxstudio train CONFIG --events`, `mlxstudio train --resume RUN_DIR
 --events`), the contract the GUI engine relies on:
@@ -151,6 +152,46 @@ class Finished(Event):
     kind: ClassVar[str] = "finished"
     status: str
     step: int = 0
+
+
+@dataclass
+class PolicyTrain(Train):
+    """A `train` report of PPO (stage rl) or GRPO: train_loss is the whole objective."""
+
+    policy_loss: float = 0.0  # the clipped surrogate alone
+    kl: float = 0.0  # mean per-token KL to the reference policy
+    reward_mean: float = 0.0
+    reward_std: float = 0.0
+    clip_fraction: float = 0.0  # share of tokens whose ratio was clipped
+    response_tokens: float = 0.0  # mean response length (tokens)
+
+
+@dataclass
+class PolicyVal(Val):
+    """A `val` report of PPO/GRPO on held-out data (val_loss: the objective there)."""
+
+    kl: float = 0.0
+    reward_mean: float | None = None  # GRPO: mean reward of held-out prompts' responses
+    high_reward_logprob: float | None = None  # PPO: mean log-prob of above-median responses
+    low_reward_logprob: float | None = None
+
+
+@dataclass
+class PreferenceTrain(Train):
+    """A `train` report of DPO / IPO / ORPO. Rewards are beta x log-ratio to the reference."""
+
+    chosen_reward: float = 0.0
+    rejected_reward: float = 0.0
+    margin: float = 0.0  # chosen_reward - rejected_reward
+    accuracy: float = 0.0  # share of pairs with chosen ranked above rejected
+
+
+@dataclass
+class PreferenceVal(Val):
+    margin: float = 0.0
+    accuracy: float = 0.0
+    chosen_logprob: float = 0.0
+    rejected_logprob: float = 0.0
 
 
 def to_record(event: Event) -> dict[str, Any]:

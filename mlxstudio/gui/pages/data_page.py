@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -82,6 +83,8 @@ class DataPage(Page):
 
         self.info = QLabel("No dataset yet.")
         self.info.setObjectName("Hint")
+        # Long paths must wrap or clip, never widen the window.
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.info.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.hide()

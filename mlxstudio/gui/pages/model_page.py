@@ -1,42 +1,66 @@
-"""Model page: the local models, the demo model in one click, and GGUF import."""
+"""Model page: models found on this machine, the catalog to download from, GGUF import, and
+the training-memory gauge that follows the LoRA settings."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
 )
 
 from mlxstudio.core import paths
-from mlxstudio.core.models.local import LocalModel, list_models
+from mlxstudio.core.errors import UserError
+from mlxstudio.core.models.catalog import CatalogEntry, load_catalog
+from mlxstudio.core.models.discover import ModelEntry, add_user_folder, discover
+from mlxstudio.core.models.memory import (
+    MemoryEstimate,
+    ModelShape,
+    TrainSettings,
+    estimate,
+    machine_memory_gb,
+)
 from mlxstudio.engine.job import JobThread, mlxstudio_command
 from mlxstudio.gui.pages.base import Page
+from mlxstudio.gui.widgets.memory_gauge import MemoryGauge
 
-COLUMNS = ("Name", "Architecture", "Weights", "Size", "Chat template")
+COLUMNS = ("Name", "Architecture", "Parameters", "Weights", "Size", "Context", "Chat", "Source")
+PROGRESS = re.compile(r"^progress (\d+)%")
+
+
+def _params(n: int | None) -> str:
+    if not n:
+        return "?"
+    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
 
 
 class ModelPage(Page):
     title = "Model"
     subtitle = (
-        "Pick the base model to fine-tune. Import a GGUF from Ollama or LM Studio, "
-        "or install the small demo model."
+        "Pick the base model to fine-tune: one already on this Mac (app folder, Hugging Face "
+        "cache, LM Studio, Ollama), one from the catalog, or a GGUF file."
     )
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
-        self.models: list[LocalModel] = []
+        self.models: list[ModelEntry] = []
         self.job: JobThread | None = None
+        self.memory_gb = machine_memory_gb()
+        self.estimate: MemoryEstimate | None = None
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -44,7 +68,9 @@ class ModelPage(Page):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._selected)
 
         self.demo_button = QPushButton("Install demo model (SmolLM2-135M)")
@@ -57,18 +83,66 @@ class ModelPage(Page):
         self.import_button.setToolTip(
             "Turn a .gguf file (Ollama, LM Studio, llama.cpp) into an MLX model folder."
         )
-        self.import_button.clicked.connect(self._choose_gguf)
-        self.folder_button = QPushButton("Use a model folder…")
-        self.folder_button.setToolTip("Any MLX / Hugging Face model folder with a config.json.")
+        self.import_button.clicked.connect(self._import_clicked)
+        self.requantize = QComboBox()
+        for label, value in (
+            ("keep GGUF quantization", ""),
+            ("requantize to MLX 4-bit", "4"),
+            ("requantize to MLX 8-bit", "8"),
+            ("dequantize (full precision)", "none"),
+        ):
+            self.requantize.addItem(label, value)
+        self.requantize.setToolTip(
+            "What to do with the GGUF's weights on import: keep Q4_0/Q4_1/Q8_0 as MLX "
+            "quantization, requantize to MLX 4 or 8 bits, or dequantize to full precision."
+        )
+        self.folder_button = QPushButton("Add a model folder…")
+        self.folder_button.setToolTip(
+            "A model folder (with config.json), or a folder holding models or .gguf files; "
+            "it is remembered and scanned from now on."
+        )
         self.folder_button.clicked.connect(self._choose_folder)
-
         buttons = QHBoxLayout()
-        for b in (self.demo_button, self.import_button, self.folder_button):
+        for b in (self.demo_button, self.import_button, self.requantize, self.folder_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
 
+        self.catalog: list[CatalogEntry] = []
+        self.catalog_box = QComboBox()
+        self.catalog_box.setEditable(True)  # any hub repo can be typed in
+        self.catalog_box.setToolTip(
+            "Recommended MLX-community models; or type any hub repo as owner/name."
+        )
+        self.catalog_box.setMinimumWidth(380)
+        try:
+            self.catalog = load_catalog()
+        except UserError:
+            self.catalog = []
+        for e in self.catalog:
+            self.catalog_box.addItem(
+                f"{e.repo}  ·  {e.parameters}, {e.quantization}, {e.size_gb:g} GB, {e.licence}",
+                e.repo,
+            )
+        self.download_button = QPushButton("Download")
+        self.download_button.clicked.connect(self._download_clicked)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the download; starting it again resumes it.")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.hide()
+        fetch = QHBoxLayout()
+        fetch.addWidget(QLabel("Catalog:"))
+        fetch.addWidget(self.catalog_box, 1)
+        fetch.addWidget(self.download_button)
+        fetch.addWidget(self.cancel_button)
+
+        self.gauge = MemoryGauge()
         self.status = QLabel()
         self.status.setObjectName("Hint")
+        # Long paths must wrap or clip, never widen the window.
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumHeight(90)
@@ -78,73 +152,150 @@ class ModelPage(Page):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(buttons)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.gauge)
+        layout.addLayout(fetch)
+        layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.log)
+        state.changed.connect(self.update_estimate)
         self.refresh()
 
+    # -- the model list ----------------------------------------------------------------------
     def refresh(self) -> None:
-        self.models = list_models()
+        self.models = discover()
         self.table.setRowCount(len(self.models))
         for row, m in enumerate(self.models):
             cells = (
                 m.name,
-                m.model_type,
+                m.architecture,
+                _params(m.parameters),
                 m.quantization,
                 f"{m.size_bytes / 1e6:,.0f} MB",
+                str(m.context_length or "?"),
                 "yes" if m.has_chat_template else "no",
+                m.source,
             )
+            tip = str(m.path) + ("" if m.trainable and m.format != "gguf" else f"\n{m.note}")
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if col == 3:
+                item.setToolTip(tip)
+                if col in (2, 4, 5):
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
+                if not m.trainable:
+                    item.setForeground(Qt.GlobalColor.gray)
                 self.table.setItem(row, col, item)
         if self.state.model_path:
             self._select_path(self.state.model_path)
         where = paths.models_dir()
         self.status.setText(
-            f"{len(self.models)} model(s) in {where}"
+            f"{len(self.models)} model(s) found (app folder: {where})"
             if self.models
-            else f"No models yet in {where}. Install the demo model or import a GGUF file."
+            else f"No models yet in {where}. Install the demo model, download one from the "
+            "catalog, or import a GGUF file."
         )
+        self.update_estimate()
 
     def _select_path(self, path: Path) -> None:
         for row, m in enumerate(self.models):
             if m.path.resolve() == Path(path).resolve():
                 self.table.selectRow(row)
 
-    def _selected(self) -> None:
+    def selected_entry(self) -> ModelEntry | None:
         rows = self.table.selectionModel().selectedRows()
-        if rows:
-            self.state.set_model(self.models[rows[0].row()].path)
+        return self.models[rows[0].row()] if rows else None
+
+    def _selected(self) -> None:
+        m = self.selected_entry()
+        if m is None:
+            return
+        if m.format == "gguf":
+            self.status.setText(f"{m.name} is a GGUF file: {m.note}.")
+            self.import_button.setText("Import selected GGUF")
+            self.update_estimate()
+            return
+        self.import_button.setText("Import GGUF…")
+        if not m.trainable:
+            self.status.setText(f"{m.name} cannot be trained here: {m.note}.")
+        self.state.set_model(m.path)
 
     def problems(self) -> list[str]:
         return [] if self.state.model_path else ["Choose a model (or install the demo model)."]
 
-    # Slow work runs as a child `mlxstudio models ...` so the window stays responsive.
+    # -- the memory gauge --------------------------------------------------------------------
+    def update_estimate(self) -> None:
+        """Re-estimate for the chosen model and the LoRA page's current settings."""
+        folder = self.state.model_path
+        if folder is None:
+            self.estimate = None
+            self.gauge.show_estimate(None)
+            return
+        try:
+            shape = ModelShape.from_folder(Path(folder))
+            settings = TrainSettings.from_run_config(self.state.config)
+            self.estimate = estimate(shape, settings, self.memory_gb)
+        except (UserError, KeyError, ValueError) as err:
+            self.estimate = None
+            self.gauge.show_estimate(None, f"Memory estimate unavailable: {err}")
+            return
+        cfg = self.state.config
+        layers = "all" if cfg.num_layers < 0 else cfg.num_layers
+        what = (
+            f"{cfg.fine_tune_type}, rank {settings.rank}, {layers} layers, batch "
+            f"{cfg.batch_size}, {cfg.max_seq_length} tokens"
+            + (", checkpointing" if cfg.grad_checkpoint else "")
+        )
+        self.gauge.show_estimate(self.estimate, what)
+
+    # -- jobs: slow work runs as a child `mlxstudio models ...` so the window stays responsive
     def _run(self, *args: str) -> None:
         if self.job is not None and self.job.isRunning():
             return
         self.log.clear()
         self.log.show()
-        for b in (self.demo_button, self.import_button):
-            b.setEnabled(False)
+        self._busy(True)
         self.job = JobThread(mlxstudio_command(*args), parent=self)
-        self.job.log.connect(self.log.appendPlainText)
+        self.job.log.connect(self._job_line)
         self.job.ended.connect(self._job_ended)
         self.job.start()
 
+    def _busy(self, busy: bool) -> None:
+        for b in (self.demo_button, self.import_button, self.download_button):
+            b.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+
+    def _job_line(self, line: str) -> None:
+        match = PROGRESS.match(line)
+        if match:
+            self.progress.show()
+            self.progress.setValue(int(match.group(1)))
+            self.progress.setFormat(line.removeprefix("progress ").strip())
+            return
+        self.log.appendPlainText(line)
+
     def _job_ended(self, code: int, error: str) -> None:
-        for b in (self.demo_button, self.import_button):
-            b.setEnabled(True)
-        self.status.setText("Done." if code == 0 else f"Failed: {error or 'see the log'}")
+        self._busy(False)
+        self.progress.hide()
+        if code == 0:
+            message = "Done."
+        elif (code in (130, -2) and not error) or "cancelled" in error:
+            message = "Cancelled. Start it again to resume where it stopped."
+        else:
+            message = f"Failed: {error or 'see the log'}"
         before = {m.path for m in self.models}
         self.refresh()
-        added = [m for m in self.models if m.path not in before]
+        added = [m for m in self.models if m.path not in before and m.format != "gguf"]
         if added:
             self.state.set_model(added[0].path)
             self._select_path(added[0].path)
+            message += f" Selected {added[0].name}."
+        self.status.setText(message)
+
+    def cancel(self) -> None:
+        if self.job is not None and self.job.isRunning():
+            self.status.setText("Cancelling…")
+            self.job.stop()
 
     def install_demo(self) -> None:
         self.status.setText("Installing the demo model…")
@@ -152,7 +303,32 @@ class ModelPage(Page):
 
     def import_gguf(self, path: Path) -> None:
         self.status.setText(f"Importing {path.name}…")
-        self._run("models", "import-gguf", str(path))
+        choice = self.requantize.currentData()
+        extra = ("--requantize", choice) if choice else ()
+        self._run("models", "import-gguf", str(path), *extra)
+
+    def download(self, repo: str) -> None:
+        repo = repo.strip().split()[0] if repo.strip() else ""
+        if repo.count("/") != 1:
+            self.status.setText("Name a hub repo as owner/name, e.g. mlx-community/…")
+            return
+        self.status.setText(f"Downloading {repo}…")
+        self.progress.setValue(0)
+        self.progress.show()
+        self._run("models", "download", repo)
+
+    def _download_clicked(self) -> None:
+        index = self.catalog_box.currentIndex()
+        text = self.catalog_box.currentText()
+        data = self.catalog_box.itemData(index) if index >= 0 else None
+        self.download(data if data and self.catalog_box.itemText(index) == text else text)
+
+    def _import_clicked(self) -> None:
+        m = self.selected_entry()
+        if m is not None and m.format == "gguf":
+            self.import_gguf(m.path)
+        else:
+            self._choose_gguf()
 
     def _choose_gguf(self) -> None:
         file, _ = QFileDialog.getOpenFileName(
@@ -161,11 +337,20 @@ class ModelPage(Page):
         if file:
             self.import_gguf(Path(file))
 
+    def add_folder(self, folder: Path) -> None:
+        """Use a model folder, or remember a folder of models to scan."""
+        try:
+            add_user_folder(folder)
+        except UserError as err:
+            self.status.setText(str(err))
+            return
+        self.refresh()
+        if (folder / "config.json").is_file():
+            self.state.set_model(folder)
+            self._select_path(folder)
+            self.status.setText(f"Using {folder}")
+
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a model folder", str(Path.home()))
         if folder:
-            if not (Path(folder) / "config.json").is_file():
-                self.status.setText(f"{folder} has no config.json: not a model folder.")
-                return
-            self.state.set_model(Path(folder))
-            self.status.setText(f"Using {folder}")
+            self.add_folder(Path(folder))

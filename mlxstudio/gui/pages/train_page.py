@@ -14,7 +14,10 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSplitter,
+    QTabWidget,
+    QTextBrowser,
     QVBoxLayout,
 )
 
@@ -22,6 +25,7 @@ from mlxstudio.core import paths, runs
 from mlxstudio.core.config import dump_config
 from mlxstudio.engine.job import JobThread, mlxstudio_command
 from mlxstudio.gui.pages.base import Page
+from mlxstudio.gui.widgets.method_picker import MethodPicker
 from mlxstudio.gui.widgets.plots import MetricPlots
 
 
@@ -60,14 +64,19 @@ class TrainPage(Page):
         self.start_button = QPushButton("Start training")
         self.start_button.setDefault(True)
         self.pause_button = QPushButton("Pause")
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue a stopped or crashed run from its last checkpoint.")
+        self.resume_button.clicked.connect(self.resume_run)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Finish the current step, save the adapters and stop.")
         self.start_button.clicked.connect(self.start)
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
+        self.method = MethodPicker()
+        self.method.changed.connect(lambda values: self.state.update_config(**values))
         controls = QHBoxLayout()
         controls.addWidget(self.name_edit, 1)
-        for b in (self.start_button, self.pause_button, self.stop_button):
+        for b in (self.start_button, self.resume_button, self.pause_button, self.stop_button):
             controls.addWidget(b)
 
         self.progress = QProgressBar()
@@ -75,6 +84,8 @@ class TrainPage(Page):
         self.progress.setFormat("Not started")
         self.summary = QLabel("Press Start to fine-tune the model on your data.")
         self.summary.setObjectName("Hint")
+        # Long paths must wrap or clip, never widen the window.
+        self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.summary.setWordWrap(True)
 
         self.plots = MetricPlots()
@@ -82,14 +93,23 @@ class TrainPage(Page):
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
         self.log.setPlaceholderText("The training log appears here.")
-        split = QSplitter()
+        self.samples = QTextBrowser()
+        self.samples.setPlaceholderText(
+            "Answers to your sample prompts appear here as training goes "
+            "(set sample_prompts in the settings YAML)."
+        )
+        self.bottom = QTabWidget()
+        self.bottom.addTab(self.log, "Log")
+        self.bottom.addTab(self.samples, "Samples")
+        self.split = split = QSplitter()
         split.setOrientation(split.orientation().Vertical)
         split.addWidget(self.plots)
-        split.addWidget(self.log)
-        split.setSizes([420, 120])
+        split.addWidget(self.bottom)
+        split.setSizes([420, 130])
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.method)
         layout.addLayout(controls)
         layout.addWidget(self.progress)
         layout.addWidget(self.summary)
@@ -97,8 +117,15 @@ class TrainPage(Page):
         self._buttons(running=False)
 
     # ---- state of the controls
+    def _resumable(self) -> bool:
+        run = self.state.run_dir
+        if run is None or not (run / "checkpoints").is_dir():
+            return False
+        return runs.read_meta(run).get("status") != "completed"
+
     def _buttons(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
+        self.resume_button.setVisible(not running and self._resumable())
         self.name_edit.setEnabled(not running)
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
@@ -113,6 +140,8 @@ class TrainPage(Page):
             missing.append("Choose a model first.")
         if not self.state.config.data:
             missing.append("Choose a dataset first.")
+        if self.state.config.stage == "grpo" and not self.state.config.reward_model:
+            missing.append("Choose a reward for online RL.")
         return missing
 
     # ---- the job
@@ -130,16 +159,33 @@ class TrainPage(Page):
         config_dir.mkdir(parents=True, exist_ok=True)
         config_path = config_dir / f"{self.run_name}.yaml"
         dump_config(cfg, config_path)
-        self.total, self.step, self.last_loss = cfg.iters, 0, float("nan")
+        self.total, self.step = cfg.iters, 0
+        self.set_stage(cfg.stage)
+        self.plots.clear()
+        self.samples.clear()
+        self._launch(["train", str(config_path), "--events"])
+        self.summary.setText(f"Run {self.run_name}: settings saved to {config_path}")
+
+    def resume_run(self) -> None:
+        """Continue the current run from its last checkpoint (same run directory)."""
+        run = self.state.run_dir
+        if self.is_running() or run is None:
+            return
+        self.run_name = run.name
+        self.show_run(run)
+        self._launch(["train", "--resume", str(run), "--events"])
+        self.summary.setText(f"Resuming {run.name} from its last checkpoint…")
+
+    def _launch(self, args: list[str]) -> None:
+        self.last_loss = float("nan")
         self.paused = False
         self.started = time.time()
-        self.plots.clear()
+        self.step_at_start = self.step
         self.log.clear()
-        self.progress.setRange(0, self.total)
-        self.progress.setValue(0)
+        self.progress.setRange(0, max(self.total, 1))
+        self.progress.setValue(self.step)
         self.progress.setFormat("Loading the model…")
-        self.summary.setText(f"Run {self.run_name}: settings saved to {config_path}")
-        self.job = JobThread(mlxstudio_command("train", str(config_path), "--events"), parent=self)
+        self.job = JobThread(mlxstudio_command(*args), parent=self)
         self.job.event.connect(self.on_event)
         self.job.log.connect(self.log.appendPlainText)
         self.job.ended.connect(self.on_ended)
@@ -180,6 +226,8 @@ class TrainPage(Page):
             self.paused = False
         elif kind == "train":
             self.last_loss = float(event["train_loss"])
+        elif kind == "sample":
+            self.on_sample(event)
         elif kind in ("error", "warning"):
             self.log.appendPlainText(f"{kind}: {event.get('message', '')}")
         if isinstance(event.get("step"), int) and kind in ("train", "val"):
@@ -194,15 +242,21 @@ class TrainPage(Page):
         self._emit_status()
 
     def eta(self) -> float | None:
-        if self.step <= 0 or not self.total:
+        done = self.step - getattr(self, "step_at_start", 0)
+        if done <= 0 or not self.total:
             return None
         elapsed = time.time() - self.started
-        return elapsed / self.step * (self.total - self.step)
+        return elapsed / done * (self.total - self.step)
 
     def on_ended(self, code: int, error: str) -> None:
         outcome = {0: "completed", 130: "stopped"}.get(code, "failed")
         message = f"Run {self.run_name} {outcome}"
-        if outcome == "failed":
+        if code < 0:  # killed by a signal: MLX aborts this way when memory runs out
+            message += (
+                f": the training process was killed (signal {-code}), often because "
+                f"memory ran out; lower batch_size or max_seq_length, then Resume"
+            )
+        elif outcome == "failed":
             message += f": {error or 'see the log'}"
         elif self.state.run_dir:
             message += f". Adapters in {self.state.run_dir}"
@@ -230,7 +284,12 @@ class TrainPage(Page):
         """Show a finished run's curves (from its metrics.jsonl)."""
         events = list(runs.read_events(run_dir))
         meta = runs.read_meta(run_dir)
+        self.set_stage(str(meta.get("stage", "sft")))
         self.plots.clear()
+        self.samples.clear()
+        for event in events:
+            if event.get("event") == "sample":
+                self.on_sample(event)
         self.plots.add_events(events)
         self.plots.redraw(everything=True)
         steps = [e["step"] for e in events if isinstance(e.get("step"), int)]
@@ -239,4 +298,27 @@ class TrainPage(Page):
         self.progress.setValue(max(steps, default=0))
         self.progress.setFormat(f"{meta.get('status', 'unknown')} · step %v of %m")
         self.summary.setText(f"Run {run_dir.name} · model {Path(meta.get('model', '?')).name}")
+        self.total = int(total or 0)
+        self.step = max(steps, default=0)
         self.state.set_run(run_dir)
+        self._buttons(running=self.is_running())
+
+    def on_sample(self, event: dict) -> None:
+        self.samples.append(
+            f"<p><b>Step {event.get('step')}</b> · "
+            f"<i>{_html(str(event.get('prompt', '')))}</i><br>"
+            f"{_html(str(event.get('response', '')))}</p>"
+        )
+
+    def set_stage(self, stage: str) -> None:
+        """SFT plots loss and learning rate; RL reward and KL; DPO the preference margin."""
+        if stage == self.plots.stage:
+            return
+        plots = MetricPlots(stage=stage)
+        self.split.replaceWidget(0, plots)
+        self.plots.deleteLater()
+        self.plots = plots
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

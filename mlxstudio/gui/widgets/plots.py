@@ -8,19 +8,61 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 # Panels whose y axis starts at zero, so small wobbles don't look like big swings.
-FROM_ZERO = {"Throughput", "Peak memory"}
+FROM_ZERO = {"Throughput", "Peak memory", "KL to reference", "Learning rate"}
 
-# (plot title, y label, [(event kind, field, series label, colour)])
-PANELS = (
-    (
-        "Loss",
-        "loss",
-        [("train", "train_loss", "train", "#2f80ed"), ("val", "val_loss", "validation", "#eb5757")],
-    ),
-    ("Learning rate", "lr", [("train", "learning_rate", "lr", "#9b51e0")]),
-    ("Throughput", "tokens/s", [("train", "tokens_per_second", "tokens/s", "#27ae60")]),
-    ("Peak memory", "GB", [("train", "peak_memory_gb", "memory", "#f2994a")]),
+LOSS = (
+    "Loss",
+    "loss",
+    [("train", "train_loss", "train", "#2f80ed"), ("val", "val_loss", "validation", "#eb5757")],
 )
+THROUGHPUT = ("Throughput", "tokens/s", [("train", "tokens_per_second", "tokens/s", "#27ae60")])
+
+# Per stage: (plot title, y label, [(event kind, field, series label, colour)]) x 4
+PANELS_BY_STAGE: dict[str, tuple] = {
+    "sft": (
+        LOSS,
+        ("Learning rate", "lr", [("train", "learning_rate", "lr", "#9b51e0")]),
+        THROUGHPUT,
+        ("Peak memory", "GB", [("train", "peak_memory_gb", "memory", "#f2994a")]),
+    ),
+    "rl": (
+        (
+            "Reward",
+            "reward",
+            [
+                ("train", "reward_mean", "mean", "#27ae60"),
+                ("val", "reward_mean", "held-out", "#eb5757"),
+            ],
+        ),
+        (
+            "KL to reference",
+            "KL",
+            [("train", "kl", "train", "#9b51e0"), ("val", "kl", "validation", "#eb5757")],
+        ),
+        ("Policy loss", "loss", [("train", "policy_loss", "policy", "#2f80ed")]),
+        THROUGHPUT,
+    ),
+    "dpo": (
+        LOSS,
+        (
+            "Chosen - rejected margin",
+            "margin",
+            [("train", "margin", "train", "#2f80ed"), ("val", "margin", "validation", "#eb5757")],
+        ),
+        (
+            "Preference accuracy",
+            "share",
+            [
+                ("train", "accuracy", "train", "#27ae60"),
+                ("val", "accuracy", "validation", "#eb5757"),
+            ],
+        ),
+        THROUGHPUT,
+    ),
+}
+PANELS_BY_STAGE["pretrain"] = PANELS_BY_STAGE["sft"]
+PANELS_BY_STAGE["grpo"] = PANELS_BY_STAGE["rl"]
+PANELS = PANELS_BY_STAGE["sft"]
 
 
 class _Series:
@@ -60,8 +102,9 @@ class MetricPlots(QWidget):
     REDRAW_MS = 100
     STAGGER_MS = 15
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, stage: str = "sft") -> None:
         super().__init__(parent)
+        self.stage = stage
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.series: dict[tuple[str, str], _Series] = {}
@@ -71,7 +114,7 @@ class MetricPlots(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(self.REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
-        for i, (title, ylabel, curves) in enumerate(PANELS):
+        for i, (title, ylabel, curves) in enumerate(PANELS_BY_STAGE.get(stage, PANELS)):
             plot = pg.PlotWidget(title=title)
             plot.setBackground(None)
             plot.showGrid(x=True, y=True, alpha=0.2)

@@ -1,0 +1,127 @@
+"""MLX-Pretrain's own run files, beside ours, for scripts written against its layout:
+
+  metadata.json        name, created_at, config (model/training/system), training_info,
+                       tokenizer, sft_specific, pretrained_model, checkpoints, validation
+  log.txt              the training log (logs/training.log for SFT, as sft.py writes it)
+  mlx_pretrain_config.yaml   the config file as given
+
+Both are rebuilt from metrics.jsonl when a job ends (a resumed run's too). config.yaml
+stays our resolved RunConfig: `mlxstudio train --resume` reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+
+from mlxstudio.core import runs
+from mlxstudio.core.config import RunConfig
+
+SOURCE = "mlx_pretrain_config.yaml"
+METADATA = "metadata.json"
+
+
+def _iso(timestamp: float | None = None) -> str:
+    return (datetime.fromtimestamp(timestamp) if timestamp else datetime.now()).isoformat()
+
+
+def write_metadata(
+    run_dir: Path, raw: dict, cfg: RunConfig, steps_per_epoch: int, pretrained: str | None
+) -> None:
+    """metadata.json as train.py / sft.py write it before training."""
+    epochs = (raw.get("training") or {}).get("epochs")
+    meta: dict = {
+        "name": cfg.name,
+        "created_at": _iso(),
+        "config": {k: raw.get(k) for k in ("model", "training", "system")},
+        "training_info": {
+            "steps_per_epoch": steps_per_epoch,
+            "total_steps": cfg.iters,
+            "epochs": epochs,
+        },
+    }
+    if cfg.stage == "sft":
+        data = raw.get("data") or {}
+        keys = ("prompt_format", "response_format", "system_prompt")
+        meta["sft_specific"] = {k: data.get(k) for k in keys}
+        meta["tokenizer"] = {"type": "pretrained model's", "path": cfg.model}
+        meta["pretrained_model"] = str(pretrained)
+    elif cfg.tokenizer:
+        meta["tokenizer"] = {"type": "external", "path": cfg.tokenizer}
+    else:
+        meta["tokenizer"] = {"type": "byte-level BPE", "path": str(run_dir / "tokenizer")}
+    runs.write_json_atomic(run_dir / METADATA, meta)
+
+
+def _last_per_step(events: list[dict], kind: str) -> dict[int, dict]:
+    """For each step, the event written last (a resumed run trains some steps again)."""
+    return {e["step"]: e for e in events if e["event"] == kind}
+
+
+def _log_lines(events: list[dict], meta: dict, status: str) -> list[str]:
+    info = meta.get("training_info", {})
+    start = next((e for e in events if e["event"] == "start"), None)
+    lines = [f"Training started at {_iso(start['time'] if start else None)}"]
+    lines.append(f"Total steps: {info.get('total_steps')}")
+    if info.get("epochs"):
+        lines.append(
+            f"Training for {info['epochs']} epochs with {info['steps_per_epoch']} steps per epoch"
+        )
+    lines += ["=" * 50, ""]
+    vals = _last_per_step(events, "val")
+    if 0 in vals:
+        v = vals[0]["val_loss"]
+        lines += [f"Initial validation loss: {v:.4e} (ppl={math.exp(min(v, 50)):.2f})", ""]
+    tokens = 0
+    for step, e in sorted(_last_per_step(events, "train").items()):
+        tokens, loss = e["trained_tokens"], e["train_loss"]
+        lines.append(
+            f"Step {step}: loss={loss:.3e} | ppl={math.exp(min(loss, 50)):.2f}"
+            f" | tok/s={e['tokens_per_second'] / 1000:.2f}K | toks={tokens}"
+            f" | lr={e['learning_rate']:.3e}"
+        )
+        if step in vals and step:
+            v = vals[step]["val_loss"]
+            lines.append(
+                f"Step {step} validation: val_loss={v:.3e} | val_ppl={math.exp(min(v, 50)):.2f}"
+            )
+    end = events[-1]["time"] if events else None
+    lines += ["", "=" * 50, f"Training {status} at {_iso(end)}"]
+    if vals and max(vals):
+        v = vals[max(vals)]["val_loss"]
+        lines.append(f"Final validation loss: {v:.4e} (ppl={math.exp(min(v, 50)):.2f})")
+    lines.append(f"Total tokens processed: {tokens / 1000:.2f}K")
+    return lines
+
+
+def export_run_files(run_dir: Path | str | None) -> None:
+    """Bring metadata.json and the log up to date; nothing for a run not started from an
+    MLX-Pretrain config."""
+    if run_dir is None or not (Path(run_dir) / SOURCE).is_file():
+        return
+    run_dir = Path(run_dir)
+    meta = json.loads((run_dir / METADATA).read_text(encoding="utf-8"))
+    events = list(runs.read_events(run_dir))
+    run = runs.read_meta(run_dir)
+    meta["checkpoints"] = []
+    for step, e in sorted(_last_per_step(events, "checkpoint").items()):
+        folder = f"checkpoints/{Path(e['path']).name}"
+        entry = {"step": step, "timestamp": _iso(e["time"]), "path": folder}
+        entry["paths"] = {
+            "model": f"{folder}/adapters.safetensors",
+            "optimizer": f"{folder}/optimizer.safetensors",
+            "state": f"{folder}/state.json",
+        }
+        if e.get("val_loss") is not None:
+            entry["validation_loss"] = e["val_loss"]
+        meta["checkpoints"].append(entry)
+    vals = sorted(_last_per_step(events, "val").items())
+    meta["validation"] = {"steps": [s for s, _ in vals], "losses": [e["val_loss"] for _, e in vals]}
+    status = run.get("status", "unknown")
+    meta["status"] = status
+    runs.write_json_atomic(run_dir / METADATA, meta)
+    log = run_dir / ("log.txt" if run.get("stage") == "pretrain" else "logs/training.log")
+    log.parent.mkdir(exist_ok=True)
+    log.write_text("\n".join(_log_lines(events, meta, status)) + "\n", encoding="utf-8")

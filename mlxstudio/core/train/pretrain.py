@@ -1,0 +1,297 @@
+"""Pretraining from scratch (stage `pretrain`): a llama built from `dimensions`, a tokenizer
+trained on the corpus (or an existing one), trained on text with the fine-tuning loop, so
+events, checkpoints, stop/pause and resume are the same. The run folder is the model:
+
+runs/<name>/
+  config.json model.safetensors tokenizer.json tokenizer_config.json   what mlx_lm.load reads;
+                         `model: runs/<name>` (or --pretrained_model) fine-tunes it
+  tokenizer/             the tokenizer again, where MLX-Pretrain keeps it
+  dataset/               the corpus as rows of max_seq_length tokens (see corpus.py)
+  config.yaml run.json metrics.jsonl checkpoints/   as in every run (see core/runs.py)
+
+Keys (besides mlx-lm's): stage: pretrain, data (text files), valid_data, dimensions,
+tokenizer or vocab_size. MLX-Pretrain's model-config.yaml maps onto them (mlx_pretrain.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+import types
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from mlxstudio.core import runs
+from mlxstudio.core.config import RunConfig, dump_config, load_config
+from mlxstudio.core.errors import UserError
+from mlxstudio.core.train import checkpoint as ckpt
+from mlxstudio.core.train import events as ev
+from mlxstudio.core.train.batches import BatchPlan
+from mlxstudio.core.train.control import Control, signal_control
+from mlxstudio.core.train.corpus import Corpus, Windows, corpus_files, prepare_corpus
+from mlxstudio.core.train.loop import Diverged, Loop, LoopState, is_out_of_memory
+
+# The job wrapper (status, run.json, final event) is shared with fine-tuning.
+from mlxstudio.core.train.sft import RunResult, _Failed, _finish
+from mlxstudio.core.train.trainable import build_optimizer
+
+WEIGHTS = "model.safetensors"
+REQUIRED_DIMENSIONS = ("hidden_size", "intermediate_size", "num_layers", "num_attention_heads")
+
+
+# -- the model ----------------------------------------------------------------------------
+def model_config(cfg: RunConfig, corpus: Corpus) -> dict:
+    """config.json of the llama described by cfg.dimensions (mlx-lm's and transformers' keys)."""
+    dims = dict(cfg.dimensions or {})
+    for key in REQUIRED_DIMENSIONS:
+        if not dims.get(key) or dims[key] < 1:
+            raise UserError(
+                f"config: stage pretrain needs dimensions.{key} (a positive integer): the size "
+                "of the model to build, e.g. resources/configs/mlx_pretrain/model-config.yaml"
+            )
+    heads = dims["num_attention_heads"]
+    kv_heads = dims.get("num_kv_heads") or heads
+    if heads % kv_heads:
+        raise UserError(
+            f"config: dimensions.num_attention_heads ({heads}) must be a multiple of "
+            f"num_kv_heads ({kv_heads})"
+        )
+    if not dims.get("head_dim") and dims["hidden_size"] % heads:
+        raise UserError(
+            f"config: dimensions.hidden_size ({dims['hidden_size']}) must be a multiple of "
+            f"num_attention_heads ({heads}), or set dimensions.head_dim"
+        )
+    return {
+        "model_type": "llama",
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": dims["hidden_size"],
+        "num_hidden_layers": dims["num_layers"],
+        "intermediate_size": dims["intermediate_size"],
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "head_dim": dims.get("head_dim") or dims["hidden_size"] // heads,
+        "max_position_embeddings": dims.get("max_position_embeddings") or cfg.max_seq_length,
+        "rms_norm_eps": dims.get("rms_norm_eps") or 1e-5,
+        "rope_theta": dims.get("rope_theta") or 10000.0,
+        "rope_traditional": bool(dims.get("rope_traditional", False)),
+        "rope_scaling": dims.get("rope_scaling"),
+        "tie_word_embeddings": bool(dims.get("tie_word_embeddings", True)),
+        "attention_bias": bool(dims.get("attention_bias", False)),
+        "mlp_bias": bool(dims.get("mlp_bias", False)),
+        "vocab_size": corpus.vocab_size,
+        "eos_token_id": corpus.eos_token_ids,
+        "torch_dtype": "float32",
+    }
+
+
+class PretrainLoop(Loop):
+    """The fine-tuning loop, saving the whole model: the run folder stays a model folder
+    (model.safetensors), not an adapter."""
+
+    def save(self, val_loss: float | None) -> None:
+        super().save(val_loss)
+        os.replace(self.run_dir / "adapters.safetensors", self.run_dir / WEIGHTS)
+        (self.run_dir / f"{self.state.step:07d}_adapters.safetensors").unlink(missing_ok=True)
+
+
+def _text_sampler(model, run_dir: Path, cfg: RunConfig, emit) -> Callable[[int], None] | None:
+    """Continuations of cfg.sample_prompts: a base model continues text, it does not chat."""
+    if not cfg.sample_prompts:
+        return None
+    from mlx_lm import generate
+    from mlx_lm.utils import load_tokenizer
+
+    tokenizer = load_tokenizer(run_dir)
+
+    def sample(step: int) -> None:
+        model.eval()
+        for prompt in cfg.sample_prompts:
+            text = generate(model, tokenizer, str(prompt), max_tokens=cfg.sample_max_tokens)
+            emit(ev.Sample(step=step, prompt=str(prompt), response=text))
+        model.train()
+
+    return sample
+
+
+# -- the job ------------------------------------------------------------------------------
+def _new_run(cfg: RunConfig) -> tuple[RunConfig, Path]:
+    corpus_files(cfg.data)  # a missing corpus fails before a run folder exists
+    if cfg.valid_data:
+        corpus_files(cfg.valid_data)
+    if not cfg.train:
+        raise UserError("config: stage pretrain trains; set 'train: true'")
+    if cfg.adapter_path:  # an explicit output folder, as mlx-lm's adapter_path
+        run_dir = Path(cfg.adapter_path).expanduser()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        run_dir = run_dir.resolve()
+    else:
+        run_dir = runs.new_run_dir(cfg.name or f"pretrain-{time.strftime('%Y%m%d-%H%M%S')}")
+
+    def absolute(p: str | None) -> str | None:
+        return str(Path(p).expanduser().resolve()) if p and Path(p).expanduser().exists() else p
+
+    cfg = replace(
+        cfg,
+        model=str(run_dir),
+        data=absolute(cfg.data),
+        valid_data=absolute(cfg.valid_data),
+        tokenizer=absolute(cfg.tokenizer),
+        adapter_path=str(run_dir),
+        fine_tune_type="full",  # every weight, embeddings included
+        num_layers=-1,
+    )
+    dump_config(cfg, run_dir / runs.CONFIG)
+    return cfg, run_dir
+
+
+def run_pretrain(
+    cfg: RunConfig | None,
+    on_event: ev.EventSink | None = None,
+    log: Callable[[str], None] = print,
+    *,
+    events_stream: TextIO | None = None,
+    control: Control | None = None,
+    resume_dir: Path | None = None,
+) -> RunResult:
+    """Pretrain a llama from scratch on cfg.data (or continue the run in `resume_dir`);
+    the same contract as run_sft: events, exit statuses, SIGINT/SIGTERM stop cleanly."""
+    if resume_dir is not None:
+        run_dir = Path(resume_dir).expanduser().resolve()
+        if not (run_dir / runs.CONFIG).is_file():
+            raise UserError(f"{run_dir}: not a run directory (no {runs.CONFIG})")
+        if runs.read_meta(run_dir).get("status") == "completed":
+            raise UserError(f"{run_dir}: the run already completed; raise 'iters' to go on")
+        cfg = load_config(run_dir / runs.CONFIG)
+    else:
+        if cfg is None:
+            raise UserError("no config given and no run directory to resume")
+        try:
+            cfg, run_dir = _new_run(cfg)
+        except UserError as err:
+            if events_stream is not None:
+                ev.print_event(events_stream, ev.Error(message=str(err), code="user_error"))
+            raise
+    emitter = ev.Emitter(run_dir / runs.METRICS, sink=on_event, stream=events_stream)
+    control = control or Control()
+    meta = dict(status="running", stage="pretrain", model=str(run_dir), data=cfg.data)
+    runs.update_meta(run_dir, **meta, started=time.time(), host=platform.node())
+    log(f"Run directory: {run_dir}")
+    box = types.SimpleNamespace(state=LoopState())
+    status = "failed"
+    try:
+        with signal_control(control):
+            status = _train(cfg, run_dir, emitter, control, log, box, resume_dir is not None)
+    except KeyboardInterrupt:
+        status = "stopped"
+        emitter.emit(ev.Stopped(step=box.state.step, message="interrupted; checkpoint kept"))
+    except _Failed as failed:
+        status = failed.status
+        emitter.emit(ev.Error(message=str(failed), code=failed.code, step=box.state.step))
+        if failed.code != "diverged":
+            raise UserError(str(failed)) from None
+    except UserError as err:
+        emitter.emit(ev.Error(message=str(err), code="user_error"))
+        raise
+    except Exception as err:
+        emitter.emit(ev.Error(message=f"{type(err).__name__}: {err}", code="crash"))
+        raise
+    finally:
+        _finish(run_dir, emitter, status, box.state)
+    state = box.state
+    return RunResult(
+        run_dir=run_dir,
+        status=status,
+        first_val_loss=state.val_losses[0] if state.val_losses else None,
+        last_val_loss=state.val_losses[-1] if state.val_losses else None,
+        last_train_loss=state.train_losses[-1] if state.train_losses else None,
+        step=state.step,
+        best_step=state.best_step,
+    )
+
+
+def _train(
+    cfg: RunConfig,
+    run_dir: Path,
+    emitter: ev.Emitter,
+    control: Control,
+    log: Callable[[str], None],
+    box: types.SimpleNamespace,
+    resuming: bool,
+) -> str:
+    import mlx.core as mx
+    from mlx.utils import tree_flatten, tree_map_with_path
+    from mlx_lm.models import llama
+
+    np.random.seed(cfg.seed)
+    mx.random.seed(cfg.seed)
+    corpus = prepare_corpus(cfg, run_dir, log)
+    config_file = run_dir / "config.json"
+    if resuming and config_file.is_file():
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    else:
+        config = model_config(cfg, corpus)
+        config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    model = llama.Model(llama.ModelArgs.from_dict(config))
+    if cfg.compute_dtype in ("float16", "bfloat16"):
+        model.set_dtype(getattr(mx, cfg.compute_dtype))
+    size = sum(v.size for _, v in tree_flatten(model.parameters()))
+    log(f"Model: llama, {size / 1e6:.2f}M parameters, vocabulary {config['vocab_size']}")
+    optimizer = build_optimizer(cfg)
+    state, grads, loaded = box.state, None, None
+    if resuming:
+        warn = lambda m: emitter.emit(ev.Warning(message=m))  # noqa: E731
+        loaded = ckpt.latest_checkpoint(run_dir, warn=warn)
+        if loaded is None:
+            warn("no usable checkpoint in the run; starting again from step 0")
+    if loaded is not None:
+        model.load_weights(list(loaded.adapters.items()), strict=False)
+        optimizer.state = loaded.optimizer
+        if loaded.gradients:
+            flat = loaded.gradients
+            grads = tree_map_with_path(lambda k, _: flat[k], model.trainable_parameters())
+        state = box.state = LoopState.from_checkpoint(loaded)
+        emitter.elapsed_before = float(loaded.state.get("elapsed_s", 0.0))
+        log(f"Resuming from the checkpoint of step {state.step}")
+    emitter.emit(
+        ev.Start(
+            run_dir=str(run_dir),
+            model=str(run_dir),
+            total_steps=cfg.iters,
+            fine_tune_type="full",
+            trainable_parameters=int(size),
+            resumed_from_step=state.step if loaded is not None else None,
+        )
+    )
+    loop = PretrainLoop(
+        cfg=cfg,
+        model=model,
+        optimizer=optimizer,
+        plan=BatchPlan(Windows(corpus.train), cfg.batch_size, cfg.max_seq_length, cfg.seed),
+        valid_set=Windows(corpus.valid),
+        run_dir=run_dir,
+        emitter=emitter,
+        control=control,
+        state=state,
+        log=log,
+        sampler=_text_sampler(model, run_dir, cfg, emitter.emit),
+        grad_accum=grads,
+    )
+    try:
+        status = loop.run()
+    except Diverged as err:
+        raise _Failed(str(err), "diverged", "diverged") from None
+    except (RuntimeError, MemoryError) as err:
+        if not is_out_of_memory(err):
+            raise
+        hint = "lower batch_size, max_seq_length or the dimensions, or set grad_checkpoint: true"
+        message = f"out of memory at step {state.step} ({err}): {hint}"
+        raise _Failed(message, "out_of_memory", "failed") from None
+    if status == "stopped":
+        emitter.emit(ev.Stopped(step=state.step, message="stopped; checkpoint saved"))
+    return status

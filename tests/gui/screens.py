@@ -1,0 +1,14 @@
+"""Screenshots of pages, saved under tests/artifacts/screens/ to open and look at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SCREENS = Path(__file__).resolve().parents[1] / "artifacts" / "screens"
+
+
+def screenshot(widget, name: str) -> Path:
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    path = SCREENS / f"{name}.png"
+    assert widget.grab().save(str(path)), f"could not save {path}"
+    return path

@@ -1,0 +1,147 @@
+"""The Serve & Chat page on the tiny model: server with adapters and an API key, chat with
+tokens/s and the run's chat log, base vs fine-tuned side by side, test prompts, and no
+server left running after shutdown. Screenshots go to tests/artifacts/screens."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from screens import screenshot
+
+
+def _make_run(tiny_model, run_dir):
+    """A finished run's layout: adapters.safetensors + adapter_config.json at the top."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+    from mlx_lm import load
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    model, _ = load(str(tiny_model))
+    model.freeze()
+    lora = {"rank": 4, "scale": 20.0, "dropout": 0.0}
+    linear_to_lora_layers(model, 2, lora)
+    mx.random.seed(1)
+    weights = {
+        k: mx.random.normal(v.shape) if k.endswith("lora_b") else v
+        for k, v in tree_flatten(model.trainable_parameters())
+    }
+    run_dir.mkdir(parents=True)
+    mx.save_safetensors(str(run_dir / "adapters.safetensors"), weights)
+    config = {"fine_tune_type": "lora", "num_layers": 2, "lora_parameters": lora}
+    (run_dir / "adapter_config.json").write_text(json.dumps({**config, "model": str(tiny_model)}))
+    return run_dir
+
+
+@pytest.fixture
+def page(window, installed_tiny, studio_home):
+    run = _make_run(installed_tiny, studio_home / "runs" / "my-run")
+    window.state.set_model(installed_tiny)
+    window.state.set_run(run)
+    window.go(4)
+    page = window.serve_page
+    page.enter()
+    return page
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def test_chat_with_key_tokens_per_second_and_saved_prompts(window, page, qtbot):
+    assert page.adapter_check.isChecked() and "my-run" in page.adapter_check.text()
+    page.api_key.setText("k-42")
+    page.max_tokens.setValue(12)
+    page.top_p.setValue(0.9)
+    page.toggle_server()
+    assert "--parent-pid" in page.server.command
+    assert "k-42" not in " ".join(page.server.command)  # the key goes by environment
+    qtbot.waitUntil(lambda: bool(page.url) or not page.server.isRunning(), timeout=120_000)
+    assert page.url, page.server_log.toPlainText()
+    assert re.match(r"http://127\.0\.0\.1:\d+/v1", page.url)
+    assert "API key required" in page.server_status.text()
+    assert not page.api_key.isEnabled()  # settings are fixed while serving
+
+    page.system.setText("You are terse.")
+    for question in ("What is 2 plus 2?", "And 3 plus 3?"):
+        page.question.setText(question)
+        page.send()
+        qtbot.waitUntil(lambda: not page.worker.isRunning(), timeout=120_000)
+        assert page.answer.strip(), page.transcript.toPlainText()
+    roles = [m["role"] for m in page.history]
+    assert roles == ["system", "user", "assistant", "user", "assistant"]
+    assert re.match(r"\d+ tokens in [\d.]+ s · [\d.]+ tokens/s", page.speed.text())
+    assert page.worker.tokens > 0
+    chats = [json.loads(line) for line in (window.state.run_dir / "chats.jsonl").open()]
+    assert [c["prompt"] for c in chats] == ["What is 2 plus 2?", "And 3 plus 3?"]
+    assert chats[0]["top_p"] == 0.9 and chats[0]["system"] == "You are terse."
+    assert chats[0]["adapter"] is True and chats[0]["tokens_per_second"] > 0
+    window.resize(1100, 760)
+    screenshot(window, "serve-01-chat")
+
+    # Side by side: the page's server is the fine-tuned side; the base gets its own.
+    page.tabs.setCurrentWidget(page.compare)
+    page.compare.prompt.setText("The capital of France")
+    page.temperature.setValue(0.0)
+    page.compare.compare()
+    qtbot.waitUntil(lambda: bool(page.compare.base_server.url), timeout=120_000)
+    qtbot.waitUntil(lambda: not page.compare.busy(), timeout=120_000)
+    base = page.compare.panes["base"].toPlainText()
+    tuned = page.compare.panes["tuned"].toPlainText()
+    assert base.strip() and tuned.strip() and base != tuned
+    assert "tokens/s" in page.compare.speeds["base"].text()
+    screenshot(window, "serve-02-side-by-side")
+
+    processes = [page.server.process, page.compare.base_server.thread.process]
+    page.shutdown()
+    for process in processes:
+        assert process.poll() is not None, "a server outlived the page"
+        if sys.platform.startswith("linux"):
+            assert not _alive(process.pid)
+
+
+def test_compare_needs_the_fine_tuned_server(page):
+    page.compare.prompt.setText("Hi")
+    page.compare.compare()
+    assert "Start the server with the run's adapters" in page.compare.status.text()
+    assert not page.compare.base_server.is_running()
+
+
+def test_test_prompts_panel(window, page, qtbot):
+    page.tabs.setCurrentWidget(page.test_prompts)
+    page.max_tokens.setValue(6)
+    page.test_prompts.prompts.setPlainText("Hi\n\nWhat is MLX?\nBye")
+    page.test_prompts.run()
+    qtbot.waitUntil(lambda: not page.test_prompts.is_running(), timeout=180_000)
+    run = window.state.run_dir
+    assert (run / "test_prompts.txt").read_text() == "Hi\nWhat is MLX?\nBye\n"
+    files = list((run / "test_prompts").glob("answers-*.jsonl"))
+    assert len(files) == 1 and len(files[0].read_text().splitlines()) == 3
+    assert page.test_prompts.table.rowCount() == 3
+    assert page.test_prompts.status.text().startswith("3 answers saved to")
+    screenshot(window, "serve-03-test-prompts")
+
+    # The saved list comes back when the run is opened again.
+    page.test_prompts.prompts.setPlainText("")
+    page.test_prompts.run_dir = None
+    page.enter()
+    assert page.test_prompts.prompts.toPlainText() == "Hi\nWhat is MLX?\nBye"
+
+
+def test_network_opt_in_reaches_the_command(page, qtbot):
+    page.network_check.setChecked(True)
+    page.toggle_server()
+    command = page.server.command
+    assert command[command.index("--host") + 1] == "0.0.0.0" and "--allow-network" in command
+    qtbot.waitUntil(lambda: bool(page.url) or not page.server.isRunning(), timeout=120_000)
+    assert "reachable from the network" in page.server_status.text()
+    page.toggle_server()
+    qtbot.waitUntil(lambda: not page.server.isRunning(), timeout=30_000)
+    assert page.server_status.text() == "Server stopped."
