@@ -42,6 +42,14 @@ def is_dataset_folder(path: Path) -> bool:
     return path.is_dir() and (path / "train.jsonl").is_file()
 
 
+def split_files(folder: Path) -> list[Path]:
+    return [
+        folder / f"{n}.jsonl"
+        for n in ("train", "valid", "test")
+        if (folder / f"{n}.jsonl").is_file()
+    ]
+
+
 def read_line(file: str, line: int) -> str:
     try:
         with open(file, encoding="utf-8", errors="replace") as fh:
@@ -190,6 +198,9 @@ class DataPage(Page):
 
     @staticmethod
     def _check(inputs: list[Path], progress) -> tuple:
+        if len(inputs) == 1 and is_dataset_folder(inputs[0]):
+            # An mlx-lm dataset folder is its split files; other files there are not data.
+            inputs = split_files(inputs[0])
         report = validate(inputs, progress=lambda p: progress(p.fraction, p.file))
         records = preview(inputs, count=PREVIEW_ROWS) if report.records else []
         return report, records

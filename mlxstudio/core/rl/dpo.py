@@ -1,0 +1,138 @@
+"""DPO (and IPO, ORPO) from preference pairs: prompt / chosen / rejected.
+
+DPO raises the policy's log-ratio to the reference on chosen responses over rejected ones:
+loss = -log sigmoid(beta * ((pc - rc) - (pr - rr))), p policy and r reference summed
+log-probs. IPO squares the distance of that difference to 1/(2 beta) instead. ORPO needs
+no reference: the chosen response's NLL plus beta x -log sigmoid(odds-ratio of the two).
+"""
+
+from __future__ import annotations
+
+from mlxstudio.core.config import RunConfig
+from mlxstudio.core.rl.data import Pair
+from mlxstudio.core.rl.logprobs import (
+    collate,
+    encode_prompt,
+    encode_response,
+    frozen_logprobs,
+    token_logprobs,
+)
+from mlxstudio.core.rl.reference import Reference
+from mlxstudio.core.rl.update import make_update
+from mlxstudio.core.train import events as ev
+
+
+def preference_loss(kind: str, beta: float, pol, ref, lengths):
+    """Loss per pair and the implicit rewards. pol/ref: summed log-probs [2B] (chosen rows
+    first); lengths: response tokens per row."""
+    import mlx.core as mx
+    import mlx.nn as nn
+
+    half = pol.shape[0] // 2
+    pc, pr, rc, rr = pol[:half], pol[half:], ref[:half], ref[half:]
+    if kind == "orpo":
+        mean = pol / lengths  # mean token log-prob: a probability-like quantity per row
+        mc, mr = mean[:half], mean[half:]
+        log_odds = (mc - mr) - (mx.log1p(-mx.exp(mc)) - mx.log1p(-mx.exp(mr)))
+        loss = -mc + beta * -nn.log_sigmoid(log_odds)
+        return loss, beta * mc, beta * mr
+    logits = (pc - rc) - (pr - rr)
+    if kind == "ipo":
+        loss = (logits / lengths[:half] - 1 / (2 * beta)) ** 2
+    else:
+        loss = -nn.log_sigmoid(beta * logits)
+    return loss, beta * (pc - rc), beta * (pr - rr)
+
+
+class DPOTrainer:
+    train_event = ev.PreferenceTrain
+
+    def __init__(self, model, tokenizer, optimizer, cfg: RunConfig, train, valid, reference):
+        self.model, self.cfg = model, cfg
+        self.reference: Reference = reference
+        self.train = [self._encode(tokenizer, p) for p in train]
+        self.valid = [self._encode(tokenizer, p) for p in valid]
+        self._update = make_update(model, optimizer, self._loss, cfg.grad_clip)
+
+    @staticmethod
+    def _encode(tokenizer, pair: Pair):
+        prompt = encode_prompt(tokenizer, pair.prompt)
+        return (
+            prompt,
+            encode_response(tokenizer, pair.chosen),
+            encode_response(tokenizer, pair.rejected),
+        )
+
+    def _batch(self, examples):
+        rows = [(p, c) for p, c, _ in examples] + [(p, r) for p, _, r in examples]
+        return collate(rows, self.cfg.max_seq_length)
+
+    def _loss(self, model, tokens, mask, ref):
+        pol = (token_logprobs(model, tokens) * mask).sum(axis=1)
+        loss, chosen, rejected = preference_loss(
+            self.cfg.preference_loss, self.cfg.beta, pol, ref, mask.sum(axis=1)
+        )
+        return loss.mean(), (chosen, rejected)
+
+    def _ref(self, tokens, mask):
+        if self.cfg.preference_loss == "orpo":  # ORPO has no reference
+            import mlx.core as mx
+
+            return mx.zeros((tokens.shape[0],))
+        return (self.reference.token_logprobs(tokens) * mask).sum(axis=1)
+
+    def step(self, indices: list[int]) -> dict[str, float]:
+        import mlx.core as mx
+
+        tokens, mask = self._batch([self.train[i] for i in indices])
+        loss, (chosen, rejected) = self._update(tokens, mask, self._ref(tokens, mask))
+        return {
+            "loss": loss.item(),
+            "tokens": float(mask.sum().item()),
+            "padded_tokens": float(tokens.size),
+            "chosen_reward": chosen.mean().item(),
+            "rejected_reward": rejected.mean().item(),
+            "margin": (chosen - rejected).mean().item(),
+            "accuracy": (chosen > rejected).astype(mx.float32).mean().item(),
+        }
+
+    def validate(self, step: int, total_steps: int) -> ev.PreferenceVal | None:
+        """Loss, reward margin and accuracy over the held-out pairs (all, or val_batches)."""
+        import math
+        import time
+
+        if not self.valid:
+            return None
+        tic = time.perf_counter()
+        size = self.cfg.batch_size
+        chunks = [self.valid[i : i + size] for i in range(0, len(self.valid), size)]
+        if self.cfg.val_batches > 0:
+            chunks = chunks[: self.cfg.val_batches]
+        totals = dict(loss=0.0, margin=0.0, accuracy=0.0, chosen=0.0, rejected=0.0)
+        n = 0
+        for chunk in chunks:
+            tokens, mask = self._batch(chunk)
+            pol = (frozen_logprobs(self.model, tokens) * mask).sum(axis=1)
+            ref = self._ref(tokens, mask)
+            loss, chosen, rejected = preference_loss(
+                self.cfg.preference_loss, self.cfg.beta, pol, ref, mask.sum(axis=1)
+            )
+            half = len(chunk)
+            totals["loss"] += loss.sum().item()
+            totals["margin"] += (chosen - rejected).sum().item()
+            totals["accuracy"] += (chosen > rejected).sum().item()
+            totals["chosen"] += pol[:half].sum().item()
+            totals["rejected"] += pol[half:].sum().item()
+            n += half
+        mean = {k: v / n for k, v in totals.items()}
+        return ev.PreferenceVal(
+            step=step,
+            total_steps=total_steps,
+            val_loss=mean["loss"],
+            val_ppl=math.exp(min(mean["loss"], 50.0)),
+            val_time_s=time.perf_counter() - tic,
+            margin=mean["margin"],
+            accuracy=mean["accuracy"],
+            chosen_logprob=mean["chosen"],
+            rejected_logprob=mean["rejected"],
+        )

@@ -1,0 +1,277 @@
+"""An RL job (stage rl, grpo or dpo) writing a run directory, resumable like SFT.
+
+The wrapper mirrors run_sft: the same events, exit codes, checkpoints, run.json and
+stop / pause signals; only the step (core/rl/loop.py + a trainer) differs.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+import types
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+from mlxstudio.core import runs
+from mlxstudio.core.config import RunConfig, dump_config, load_config
+from mlxstudio.core.errors import UserError
+from mlxstudio.core.models.local import resolve_model
+from mlxstudio.core.rl import data as rl_data
+from mlxstudio.core.rl.loop import RecordPlan, RLLoop
+from mlxstudio.core.rl.reference import Reference
+from mlxstudio.core.rl.rewards import BUILTINS, RewardError, load_reward_model, score, split_spec
+from mlxstudio.core.train import checkpoint as ckpt
+from mlxstudio.core.train import events as ev
+from mlxstudio.core.train.control import Control, signal_control
+from mlxstudio.core.train.loop import Diverged, LoopState, is_out_of_memory
+from mlxstudio.core.train.sft import (
+    RunResult,
+    _Failed,
+    _finish,
+    _oom_message,
+    _prepare_model,
+    resolve_run_dir,
+)
+from mlxstudio.core.train.trainable import (
+    adapter_file,
+    apply_fine_tune_type,
+    build_optimizer,
+    load_trainable,
+    write_adapter_config,
+)
+
+RL_STAGES = ("rl", "grpo", "dpo")
+
+
+def _from_sft_run(cfg: RunConfig) -> RunConfig:
+    """`model` may name an SFT run: its base model, starting from its adapter and settings."""
+    run = Path(cfg.model).expanduser()
+    if not runs.is_adapter_dir(run):
+        return cfg
+    settings = json.loads((run / "adapter_config.json").read_text(encoding="utf-8"))
+    keep = {k: settings[k] for k in ("fine_tune_type", "num_layers") if k in settings}
+    if settings.get("lora_parameters"):
+        keep["lora_parameters"] = settings["lora_parameters"]
+    return replace(cfg, model=settings["model"], resume_adapter_file=str(run), **keep)
+
+
+def read_data(cfg: RunConfig, reward_model=None) -> tuple[list, list]:
+    """(train, valid) examples of the stage; scored data without rewards gets them from
+    the reward model."""
+    train_file, valid_file = rl_data.data_files(cfg.data)
+    if cfg.stage == "dpo":
+        read = lambda p: rl_data.read_pairs(p, cfg)  # noqa: E731
+    elif cfg.stage == "grpo":
+        read = lambda p: rl_data.read_prompts(p, cfg)  # noqa: E731
+    else:
+        need = cfg.reward_model is None
+        read = lambda p: rl_data.read_scored(p, cfg, need_reward=need)  # noqa: E731
+    train = read(train_file)
+    valid = read(valid_file) if valid_file else []
+    if cfg.stage == "rl" and reward_model is not None:
+        for part in (train, valid):
+            todo = [s for s in part if s.reward is None]
+            if todo:
+                rewards = score(reward_model, [s.prompt for s in todo], [s.response for s in todo])
+                for s, r in zip(todo, rewards, strict=True):
+                    s.reward = r
+    return train, valid
+
+
+def _check(cfg: RunConfig) -> None:
+    if cfg.stage not in RL_STAGES:
+        raise UserError(f"config: stage '{cfg.stage}' is not an RL stage ({', '.join(RL_STAGES)})")
+    if cfg.stage == "grpo" and not cfg.reward_model:
+        raise UserError("config: stage grpo needs reward_model (a built-in or file.py:Class)")
+    if cfg.ppo_mini_batch_size is not None and cfg.ppo_mini_batch_size < 1:
+        raise UserError("config: 'ppo_mini_batch_size' must be at least 1")
+    if cfg.stage == "grpo" and cfg.group_size < 2:
+        raise UserError("config: GRPO compares responses within a group: group_size >= 2")
+
+
+def _new_run(cfg: RunConfig) -> tuple[RunConfig, Path]:
+    _check(cfg)
+    cfg = _from_sft_run(cfg)
+    model_path = resolve_model(cfg.model)
+    if cfg.reward_model and cfg.reward_model not in BUILTINS:  # a file: make it absolute
+        file, cls = split_spec(cfg.reward_model)
+        absolute = str(Path(file).expanduser().resolve())
+        cfg = replace(cfg, reward_model=absolute + (f":{cls}" if cls else ""))
+    reward_model = (
+        load_reward_model(cfg.reward_model, cfg.reward_kwargs) if cfg.reward_model else None
+    )
+    data_path = Path(cfg.data).expanduser().resolve()
+    cfg = replace(cfg, data=str(data_path))
+    read_data(cfg, reward_model)  # every file:line problem before a run directory exists
+    if cfg.resume_adapter_file:
+        cfg = replace(cfg, resume_adapter_file=str(adapter_file(cfg.resume_adapter_file)))
+    run_dir = resolve_run_dir(cfg, model_path)
+    cfg = replace(cfg, model=str(model_path), adapter_path=str(run_dir))
+    dump_config(cfg, run_dir / runs.CONFIG)
+    return cfg, run_dir
+
+
+def run_rl(
+    cfg: RunConfig | None,
+    on_event: ev.EventSink | None = None,
+    log: Callable[[str], None] = print,
+    *,
+    events_stream: TextIO | None = None,
+    control: Control | None = None,
+    resume_dir: Path | None = None,
+) -> RunResult:
+    """Train cfg.model by cfg.stage (rl: offline PPO, grpo, dpo), or continue the run in
+    `resume_dir`; events go where run_sft sends them."""
+    if resume_dir is not None:
+        run_dir = Path(resume_dir).expanduser().resolve()
+        if not (run_dir / runs.CONFIG).is_file():
+            raise UserError(f"{run_dir}: not a run directory (no {runs.CONFIG})")
+        if runs.read_meta(run_dir).get("status") == "completed":
+            raise UserError(f"{run_dir}: the run already completed; raise 'iters' to go on")
+        cfg = load_config(run_dir / runs.CONFIG)
+    else:
+        if cfg is None:
+            raise UserError("no config given and no run directory to resume")
+        try:
+            cfg, run_dir = _new_run(cfg)
+        except UserError as err:
+            if events_stream is not None:
+                ev.print_event(events_stream, ev.Error(message=str(err), code="user_error"))
+            raise
+    emitter = ev.Emitter(run_dir / runs.METRICS, sink=on_event, stream=events_stream)
+    control = control or Control()
+    meta = dict(status="running", stage=cfg.stage, model=cfg.model, data=cfg.data)
+    runs.update_meta(run_dir, **meta, started=time.time(), host=platform.node())
+    log(f"Run directory: {run_dir}")
+    box = types.SimpleNamespace(state=LoopState())
+    status = "failed"
+    try:
+        with signal_control(control):
+            status = _train(cfg, run_dir, emitter, control, log, box, resume_dir is not None)
+    except KeyboardInterrupt:
+        status = "stopped"
+        emitter.emit(ev.Stopped(step=box.state.step, message="interrupted; checkpoint kept"))
+    except _Failed as failed:
+        status = failed.status
+        emitter.emit(ev.Error(message=str(failed), code=failed.code, step=box.state.step))
+        if failed.code != "diverged":
+            raise UserError(str(failed)) from None
+    except UserError as err:
+        emitter.emit(ev.Error(message=str(err), code="user_error"))
+        raise
+    except Exception as err:
+        emitter.emit(ev.Error(message=f"{type(err).__name__}: {err}", code="crash"))
+        raise
+    finally:
+        _finish(run_dir, emitter, status, box.state)
+    state = box.state
+    return RunResult(
+        run_dir=run_dir,
+        status=status,
+        first_val_loss=state.val_losses[0] if state.val_losses else None,
+        last_val_loss=state.val_losses[-1] if state.val_losses else None,
+        last_train_loss=state.train_losses[-1] if state.train_losses else None,
+        step=state.step,
+        best_step=state.best_step,
+    )
+
+
+def _trainer(cfg: RunConfig, model, tokenizer, optimizer, reference: Reference):
+    reward_model = (
+        load_reward_model(cfg.reward_model, cfg.reward_kwargs) if cfg.reward_model else None
+    )
+    train, valid = read_data(cfg, reward_model)
+    args = (model, tokenizer, optimizer, cfg, train, valid, reference)
+    if cfg.stage == "dpo":
+        from mlxstudio.core.rl.dpo import DPOTrainer
+
+        return DPOTrainer(*args), len(train)
+    if cfg.stage == "grpo":
+        from mlxstudio.core.rl.grpo import GRPOTrainer
+
+        return GRPOTrainer(*args, reward_model=reward_model), len(train)
+    from mlxstudio.core.rl.ppo import OfflinePPOTrainer
+
+    return OfflinePPOTrainer(*args), len(train)
+
+
+def _train(
+    cfg: RunConfig,
+    run_dir: Path,
+    emitter: ev.Emitter,
+    control: Control,
+    log: Callable[[str], None],
+    box: types.SimpleNamespace,
+    resuming: bool,
+) -> str:
+    import mlx.core as mx
+    import numpy as np
+    from mlx_lm.utils import load
+
+    np.random.seed(cfg.seed)
+    mx.random.seed(cfg.seed)
+    log(f"Loading model {Path(cfg.model).name}")
+    model, tokenizer = load(cfg.model)
+    model = _prepare_model(model, cfg.compute_dtype)
+    trainable = apply_fine_tune_type(model, cfg)
+    if cfg.resume_adapter_file:
+        log(f"Starting from the adapter {cfg.resume_adapter_file}")
+        load_trainable(model, Path(cfg.resume_adapter_file))
+    reference = Reference(model)  # the starting policy, before any checkpoint is loaded
+    write_adapter_config(run_dir, cfg)
+    optimizer = build_optimizer(cfg)
+    trainer, n_train = _trainer(cfg, model, tokenizer, optimizer, reference)
+    state = box.state
+    loaded = None
+    if resuming:
+        warn = lambda m: emitter.emit(ev.Warning(message=m))  # noqa: E731
+        loaded = ckpt.latest_checkpoint(run_dir, warn=warn)
+        if loaded is None:
+            warn("no usable checkpoint in the run; starting again from step 0")
+    if loaded is not None:
+        model.load_weights(list(loaded.adapters.items()), strict=False)
+        optimizer.state = loaded.optimizer
+        state = box.state = LoopState.from_checkpoint(loaded)
+        emitter.elapsed_before = float(loaded.state.get("elapsed_s", 0.0))
+        log(f"Resuming from the checkpoint of step {state.step}")
+    emitter.emit(
+        ev.Start(
+            run_dir=str(run_dir),
+            model=cfg.model,
+            total_steps=cfg.iters,
+            fine_tune_type=cfg.fine_tune_type,
+            trainable_parameters=int(trainable),
+            resumed_from_step=state.step if loaded is not None else None,
+        )
+    )
+    loop = RLLoop(
+        cfg=cfg,
+        model=model,
+        optimizer=optimizer,
+        plan=RecordPlan(n_train, cfg.batch_size, cfg.seed),
+        valid_set=None,
+        run_dir=run_dir,
+        emitter=emitter,
+        control=control,
+        state=state,
+        log=log,
+        trainer=trainer,
+    )
+    try:
+        status = loop.run()
+    except Diverged as err:
+        raise _Failed(str(err), "diverged", "diverged") from None
+    except RewardError as err:  # the user's reward code: keep what was trained so far
+        if state.step > 0 and state.last_saved != state.step:
+            loop.save(None)
+        raise _Failed(f"step {state.step + 1}: {err}", "user_error", "failed") from None
+    except (RuntimeError, MemoryError) as err:
+        if not is_out_of_memory(err):
+            raise
+        raise _Failed(_oom_message(cfg, state.step, err), "out_of_memory", "failed") from None
+    if status == "stopped":
+        emitter.emit(ev.Stopped(step=state.step, message="stopped; checkpoint saved"))
+    return status

@@ -1,0 +1,74 @@
+"""Tokenising prompt/response pairs and the policy's log-probabilities of responses."""
+
+from __future__ import annotations
+
+import numpy as np
+
+PAD_TO = 16  # rows are padded to a multiple of this, bounding the shapes MLX sees
+
+
+def encode_prompt(tokenizer, prompt: str) -> list[int]:
+    """The prompt as the model sees it: through the chat template when there is one."""
+    if getattr(tokenizer, "chat_template", None):
+        messages = [{"role": "user", "content": prompt}]
+        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+        return list(ids) if not isinstance(ids, str) else tokenizer.encode(ids)
+    return tokenizer.encode(prompt + "\n")
+
+
+def encode_response(tokenizer, response: str) -> list[int]:
+    """Response tokens, ending with end-of-sequence (stopping is part of the answer)."""
+    ids = tokenizer.encode(response, add_special_tokens=False)
+    eos = tokenizer.eos_token_id
+    return ids + ([eos] if eos is not None else [])
+
+
+def collate(pairs: list[tuple[list[int], list[int]]], max_seq_length: int) -> tuple:
+    """(tokens [B, T], mask [B, T-1]): mask marks the targets that are response tokens.
+
+    Too long a pair loses the start of its prompt first, then the end of its response."""
+    import mlx.core as mx
+
+    rows = []
+    for prompt, response in pairs:
+        response = response[: max_seq_length - 1]
+        prompt = prompt[-(max_seq_length - len(response)) :]
+        rows.append((prompt, response))
+    longest = max(len(p) + len(r) for p, r in rows)
+    width = PAD_TO * ((longest + PAD_TO - 1) // PAD_TO)
+    tokens = np.zeros((len(rows), width), np.int32)
+    mask = np.zeros((len(rows), width - 1), np.float32)
+    for i, (prompt, response) in enumerate(rows):
+        n = len(prompt) + len(response)
+        tokens[i, :n] = prompt + response
+        mask[i, len(prompt) - 1 : n - 1] = 1.0  # target j is token j+1
+    return mx.array(tokens), mx.array(mask)
+
+
+def token_logprobs(model, tokens):
+    """log p(token[j+1] | tokens[..j]) for every position: [B, T-1]."""
+    import mlx.core as mx
+
+    logits = model(tokens[:, :-1]).astype(mx.float32)
+    targets = tokens[:, 1:]
+    picked = mx.take_along_axis(logits, targets[..., None], axis=-1).squeeze(-1)
+    return picked - mx.logsumexp(logits, axis=-1)
+
+
+def sequence_logprobs(model, tokens, mask):
+    """Summed log-probability of each row's response: [B]."""
+    return (token_logprobs(model, tokens) * mask).sum(axis=1)
+
+
+def frozen_logprobs(model, tokens):
+    """Token log-probs without dropout and without a gradient (old / reference policies)."""
+    import mlx.core as mx
+
+    training = model.training
+    model.eval()
+    try:
+        out = mx.stop_gradient(token_logprobs(model, tokens))
+        mx.eval(out)
+    finally:
+        model.train(training)
+    return out

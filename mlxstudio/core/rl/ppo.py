@@ -1,0 +1,165 @@
+"""PPO's clipped surrogate with a KL penalty, and offline PPO from scored responses.
+
+Offline (stage rl, MLX-Pretrain style): each record is a prompt, a response and its
+reward. Advantages are the rewards normalised over the training set. For each batch the
+policy's log-probs are frozen as the "old" policy, then ppo_epochs passes of
+ppo_mini_batch_size updates minimise, per response token,
+    -min(ratio * A, clip(ratio, 1 - clip_range, 1 + clip_range) * A) + kl_coef * KL
+with ratio = p / p_old and KL the k3 estimate exp(q) - q - 1, q = log p_ref - log p.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from mlxstudio.core.config import RunConfig
+from mlxstudio.core.errors import UserError
+from mlxstudio.core.rl.data import Scored
+from mlxstudio.core.rl.logprobs import (
+    collate,
+    encode_prompt,
+    encode_response,
+    frozen_logprobs,
+    token_logprobs,
+)
+from mlxstudio.core.rl.update import make_update
+from mlxstudio.core.train import events as ev
+
+
+def clipped_objective(lp, old, ref, mask, adv, clip_range: float, kl_coef: float):
+    """Mean over responses of the per-token loss; aux: (policy loss, KL, clip fraction)."""
+    import mlx.core as mx
+
+    ratio = mx.exp(lp - old)
+    a = adv[:, None]
+    surrogate = -mx.minimum(ratio * a, mx.clip(ratio, 1 - clip_range, 1 + clip_range) * a)
+    q = ref - lp
+    kl = mx.exp(q) - q - 1
+    count = mx.maximum(mask.sum(axis=1), 1)
+
+    def per_response(x):
+        return ((x * mask).sum(axis=1) / count).mean()
+
+    clipped = (mx.abs(ratio - 1) > clip_range).astype(mx.float32)
+    policy = per_response(surrogate)
+    kl_mean = per_response(kl)
+    return policy + kl_coef * kl_mean, (policy, kl_mean, per_response(clipped))
+
+
+class PolicyUpdater:
+    """ppo_epochs x mini-batches of clipped-objective updates on one batch of rollouts."""
+
+    def __init__(self, model, optimizer, cfg: RunConfig) -> None:
+        self.model, self.cfg = model, cfg
+        self._update = make_update(model, optimizer, self._loss, cfg.grad_clip)
+        self.single = False
+
+    def _loss(self, model, tokens, mask, old, ref, adv):
+        import mlx.core as mx
+
+        lp = token_logprobs(model, tokens)
+        if self.single:
+            old = mx.stop_gradient(lp)
+        return clipped_objective(lp, old, ref, mask, adv, self.cfg.clip_range, self.cfg.kl_coef)
+
+    def run(self, tokens, mask, ref, adv, seed: int) -> dict[str, float]:
+        import mlx.core as mx
+
+        # One update on the whole batch: the old policy is the current one (ratio 1), so
+        # its log-probs come free from the same forward pass (see _loss).
+        mini = self.cfg.ppo_mini_batch_size or tokens.shape[0]  # default: all at once
+        single = self.cfg.ppo_epochs == 1 and mini >= tokens.shape[0]
+        old = mx.zeros(mask.shape) if single else frozen_logprobs(self.model, tokens)
+        self.single = single
+        rng = np.random.default_rng(seed)
+        sums = dict(loss=0.0, policy_loss=0.0, kl=0.0, clip_fraction=0.0)
+        updates = 0
+        for _ in range(self.cfg.ppo_epochs):
+            order = rng.permutation(tokens.shape[0])
+            for start in range(0, len(order), mini):
+                idx = mx.array(order[start : start + mini])
+                loss, (policy, kl, clipped) = self._update(
+                    tokens[idx], mask[idx], old[idx], ref[idx], adv[idx]
+                )
+                for key, value in zip(sums, (loss, policy, kl, clipped), strict=True):
+                    sums[key] += value.item()
+                updates += 1
+        return {k: v / updates for k, v in sums.items()}
+
+
+def normalise(rewards: list[float]) -> np.ndarray:
+    r = np.asarray(rewards, np.float32)
+    std = float(r.std())
+    return (r - r.mean()) / (std if std > 1e-8 else 1.0)
+
+
+class OfflinePPOTrainer:
+    train_event = ev.PolicyTrain
+
+    def __init__(self, model, tokenizer, optimizer, cfg: RunConfig, train, valid, reference):
+        self.model, self.cfg, self.reference = model, cfg, reference
+        rewards = [s.reward for s in train]
+        if float(np.std(rewards)) <= 1e-8:
+            raise UserError("every training reward is the same; there is nothing to learn from")
+        self.rewards = np.asarray(rewards, np.float32)
+        self.adv = normalise(rewards)
+        self.train = [self._encode(tokenizer, s) for s in train]
+        self.valid = [self._encode(tokenizer, s) for s in valid]
+        self.valid_rewards = np.asarray([s.reward for s in valid], np.float32)
+        self.updater = PolicyUpdater(model, optimizer, cfg)
+        self.calls = 0
+
+    @staticmethod
+    def _encode(tokenizer, s: Scored):
+        return encode_prompt(tokenizer, s.prompt), encode_response(tokenizer, s.response)
+
+    def step(self, indices: list[int]) -> dict[str, float]:
+        import mlx.core as mx
+
+        tokens, mask = collate([self.train[i] for i in indices], self.cfg.max_seq_length)
+        ref = self.reference.token_logprobs(tokens)
+        adv = mx.array(self.adv[indices])
+        stats = self.updater.run(tokens, mask, ref, adv, seed=self.cfg.seed + sum(indices))
+        r = self.rewards[indices]
+        return stats | {
+            "tokens": float(mask.sum().item()) * self.cfg.ppo_epochs,
+            "padded_tokens": float(tokens.size) * self.cfg.ppo_epochs,
+            "reward_mean": float(r.mean()),
+            "reward_std": float(r.std()),
+            "response_tokens": float(mask.sum().item()) / len(indices),
+        }
+
+    def validate(self, step: int, total_steps: int) -> ev.PolicyVal | None:
+        """Mean token log-prob of held-out responses above and below the median reward, and
+        the advantage-weighted NLL (val_loss): lower when good responses gained probability."""
+        if len(self.valid) < 2:
+            return None
+        tic = time.perf_counter()
+        means, kls = [], []
+        size = self.cfg.batch_size
+        for i in range(0, len(self.valid), size):
+            tokens, mask = collate(self.valid[i : i + size], self.cfg.max_seq_length)
+            lp = frozen_logprobs(self.model, tokens)
+            ref = self.reference.token_logprobs(tokens)
+            count = mask.sum(axis=1)
+            means.extend(((lp * mask).sum(axis=1) / count).tolist())
+            q = ref - lp
+            kls.extend((((q.exp() - q - 1) * mask).sum(axis=1) / count).tolist())
+        means_np = np.asarray(means)
+        adv = normalise(self.valid_rewards.tolist())
+        median = float(np.median(self.valid_rewards))
+        high, low = self.valid_rewards > median, self.valid_rewards <= median
+        loss = float(-(adv * means_np).mean())
+        return ev.PolicyVal(
+            step=step,
+            total_steps=total_steps,
+            val_loss=loss,
+            val_ppl=math.exp(min(loss, 50.0)),
+            val_time_s=time.perf_counter() - tic,
+            kl=float(np.mean(kls)),
+            high_reward_logprob=float(means_np[high].mean()) if high.any() else None,
+            low_reward_logprob=float(means_np[low].mean()) if low.any() else None,
+        )
