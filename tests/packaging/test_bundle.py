@@ -82,3 +82,15 @@ def test_entry_points_open_the_window(command, studio_home):
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "window shown: MLX Studio" in proc.stdout
+
+
+def test_every_resource_file_is_installed_with_the_package():
+    """A pip install (not editable) must carry every shipped resource (data-files)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    data_files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "data-files"
+    ]
+    covered = {Path(p) for patterns in data_files.values() for g in patterns for p in ROOT.glob(g)}
+    shipped = {p for p in (ROOT / "resources").rglob("*") if p.is_file()}
+    missing = sorted(str(p.relative_to(ROOT)) for p in shipped - covered)
+    assert not missing, f"add these to [tool.setuptools.data-files]: {missing}"
