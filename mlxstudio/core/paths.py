@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 ENV_HOME = "MLXSTUDIO_HOME"
+ENV_MODELS = "MLXSTUDIO_MODELS_DIR"  # the app's Settings set these for itself and its jobs
+ENV_RUNS = "MLXSTUDIO_RUNS_DIR"
 
 
 def home() -> Path:
@@ -21,11 +23,13 @@ def home() -> Path:
 
 
 def models_dir() -> Path:
-    return home() / "models"
+    override = os.environ.get(ENV_MODELS)
+    return Path(override).expanduser() if override else home() / "models"
 
 
 def runs_dir() -> Path:
-    return home() / "runs"
+    override = os.environ.get(ENV_RUNS)
+    return Path(override).expanduser() if override else home() / "runs"
 
 
 def resources_dir() -> Path:

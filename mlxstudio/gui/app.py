@@ -45,9 +45,13 @@ def run_app(files: list[str] | None = None) -> int:
     app.setOrganizationName("MLX Studio")
     app.setQuitOnLastWindowClosed(False)  # training goes on in the menu bar
     apply_style(app)
+    from mlxstudio.gui.settings import apply_saved, default_port
+
+    apply_saved()
     icon = app_icon()
     app.setWindowIcon(icon)
     window = MainWindow(icon)
+    window.serve_page.port.setValue(default_port())
     app.installEventFilter(_file_open_filter(window))
     window.show()
     if files:

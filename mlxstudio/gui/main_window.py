@@ -28,6 +28,7 @@ from mlxstudio.gui.pages.model_page import ModelPage
 from mlxstudio.gui.pages.serve_page import ServePage
 from mlxstudio.gui.pages.train_page import TrainPage
 from mlxstudio.gui.runs_view import RunHistory
+from mlxstudio.gui.settings import SettingsDialog, default_port
 from mlxstudio.gui.state import WizardState
 from mlxstudio.gui.tray import TrayStatus
 from mlxstudio.gui.widgets.drop_zone import dropped_paths
@@ -129,10 +130,14 @@ class MainWindow(QMainWindow):
         open_data.triggered.connect(lambda: (self.go(0), self.data_page._choose()))
         import_gguf = QAction("Import GGUF model…", self)
         import_gguf.triggered.connect(lambda: (self.go(1), self.model_page._choose_gguf()))
+        settings_action = QAction("Settings…", self)
+        settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)  # the app menu on macOS
+        settings_action.triggered.connect(self.open_settings)
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.quit)
-        for action in (open_data, import_gguf, quit_action):
+        for action in (open_data, import_gguf, settings_action, quit_action):
             file_menu.addAction(action)
         run_menu = self.menuBar().addMenu("&Run")
         start = QAction("Start training", self)
@@ -141,6 +146,17 @@ class MainWindow(QMainWindow):
         stop.triggered.connect(self.train_page.stop)
         run_menu.addAction(start)
         run_menu.addAction(stop)
+
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self)
+        dialog.accepted.connect(self._settings_changed)
+        dialog.open()
+        return dialog
+
+    def _settings_changed(self) -> None:
+        self.model_page.refresh()
+        self.history.refresh()
+        self.serve_page.port.setValue(default_port())
 
     # ---- navigation
     def current_page(self) -> Page | None:
