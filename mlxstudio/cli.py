@@ -23,6 +23,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mlxstudio.core.train.mlx_pretrain_files import export_run_files
     from mlxstudio.core.train.sft import run_sft
 
+    if (args.hosts or args.local_ranks) and not _launched_by_mlx():
+        return _train_distributed(args)
     stream = sys.stdout if args.events else None
     cfg = None
     if args.config:
@@ -47,6 +49,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = run(cfg, log=_progress, events_stream=stream, resume_dir=resume)
     finally:  # MLX-Pretrain's metadata.json and log, for a run started from its config
         export_run_files(cfg.adapter_path if cfg is not None else resume)
+    if os.environ.get("MLX_RANK", "0") != "0":
+        return result.exit_code  # rank 0 reports for all ranks
     val = ""
     if result.first_val_loss is not None and result.last_val_loss is not None:
         val = f"; validation loss {result.first_val_loss:.3f} -> {result.last_val_loss:.3f}"
@@ -54,6 +58,65 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.status == "stopped":
         print(f"Continue it with: mlxstudio train --resume {result.run_dir}", flush=True)
     return result.exit_code
+
+
+def _launched_by_mlx() -> bool:
+    from mlxstudio.core.distributed import launched_by_mlx
+
+    return launched_by_mlx()
+
+
+def _train_distributed(args: argparse.Namespace) -> int:
+    """Re-launch this command on every host through mlx.launch; relay rank 0's output."""
+    from mlxstudio.core import distributed as dist
+    from mlxstudio.core.train import events
+
+    hosts = ["127.0.0.1"] * (args.local_ranks or 0)
+    backend = "ring"
+    if args.hosts:
+        parsed, backend = dist.read_hostfile(Path(args.hosts))
+        hosts, backend = [h.ssh for h in parsed], backend or "ring"
+    resume = Path(args.resume).expanduser().resolve() if args.resume else None
+    stage = _run_stage(resume) if resume else None
+    if args.config:  # read as the ranks will (ours, mlx-lm's or MLX-Pretrain's format)
+        from mlxstudio.core.train.mlx_pretrain import load_run_config
+
+        quiet = lambda m: None  # noqa: E731 - the ranks log the conversion
+        stage = load_run_config(args.config, args.pretrained_model, args.name, log=quiet).stage
+    if stage not in (None, "sft"):
+        raise UserError(f"training on several hosts supports stage sft for now, not '{stage}'")
+    rank_argv = ["train", "--events"]  # rank 0's events tell this process how it went
+    if args.config:
+        rank_argv.append(str(Path(args.config).expanduser().resolve()))
+    else:
+        rank_argv += ["--resume", str(resume)]
+    for flag, value in (("--name", args.name), ("--pretrained-model", args.pretrained_model)):
+        if value:
+            rank_argv += [flag, value]
+    cmd = dist.launch_command(
+        rank_argv,
+        hostfile=Path(args.hosts) if args.hosts else None,
+        local_ranks=args.local_ranks,
+        backend=backend,
+    )
+    print(f"Launching {len(hosts)} ranks: {', '.join(hosts)}", flush=True)
+    outcome = dist.supervise(cmd, forward_events=args.events)
+    # a stop or divergence ends every rank with rank 0's `finished`: not a death
+    if outcome.dead_rank is not None and outcome.status not in ("completed", "stopped", "diverged"):
+        where = f"--hosts {args.hosts}" if args.hosts else f"--local-ranks {args.local_ranks}"
+        hint = f"mlxstudio train --resume {outcome.run_dir} {where}"
+        message = dist.death_message(outcome, hosts, hint)
+        if args.events:
+            events.print_event(sys.stdout, events.Error(message=message, code="rank_died"))
+        print(f"mlxstudio: error: {message}", file=sys.stderr, flush=True)
+        return events.EXIT_CRASH
+    if outcome.status is None:
+        print("mlxstudio: error: the ranks ended without a result", file=sys.stderr)
+        return events.EXIT_CRASH
+    print(f"Run {outcome.status} at step {outcome.step}: {outcome.run_dir}", flush=True)
+    from mlxstudio.core.train.sft import EXIT_CODES
+
+    return EXIT_CODES.get(outcome.status, events.EXIT_CRASH)
 
 
 def _run_stage(run_dir: Path | None) -> str:
@@ -129,6 +192,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--reward-model",
         metavar="SPEC",
         help="RL reward: a built-in name or path/to/file.py[:ClassName] (overrides the config)",
+    )
+    ranks = p.add_mutually_exclusive_group()
+    ranks.add_argument(
+        "--hosts",
+        metavar="HOSTFILE",
+        help="train data-parallel on the hosts of an mlx.launch JSON hostfile (one rank each); "
+        "batch_size is the global batch (see `mlxstudio doctor --hosts`)",
+    )
+    ranks.add_argument(
+        "--local-ranks",
+        type=int,
+        metavar="N",
+        help="train data-parallel with N ranks on this machine (to try --hosts out)",
     )
     p.set_defaults(func=cmd_train)
 

@@ -7,4 +7,5 @@ GROUPS: list[str] = [
     "mlxstudio.commands.data",
     "mlxstudio.commands.serve",
     "mlxstudio.commands.models",
+    "mlxstudio.commands.doctor",
 ]

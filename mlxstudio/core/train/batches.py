@@ -93,10 +93,22 @@ class BatchPlan:
     """Groups of example indices per batch, and a deterministic order per epoch."""
 
     def __init__(
-        self, dataset, batch_size: int, max_seq_length: int, seed: int, packing: bool = False
+        self,
+        dataset,
+        batch_size: int,
+        max_seq_length: int,
+        seed: int,
+        packing: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.dataset, self.max_seq_length, self.seed = dataset, max_seq_length, seed
-        self.packing = packing
+        self.packing, self.rank, self.world_size = packing, rank, world_size
+        if batch_size % world_size:  # every rank takes an equal slice of each global batch
+            raise UserError(
+                f"batch_size={batch_size} is the global batch and must divide by the "
+                f"{world_size} ranks; use a multiple of {world_size}"
+            )
         lengths = [len(dataset[i][0]) for i in range(len(dataset))]
         if packing:
             groups = pack(lengths, max_seq_length)
@@ -129,7 +141,10 @@ class BatchPlan:
         while True:
             order = self.order(epoch)
             while index < len(order):
-                batch = self.collate(self.batches[order[index]])
+                groups = self.batches[order[index]]
+                if self.world_size > 1:  # this rank's slice of the global batch
+                    groups = groups[self.rank :: self.world_size]
+                batch = self.collate(groups)
                 index += 1
                 yield Position(epoch, index), batch
             epoch, index = epoch + 1, 0

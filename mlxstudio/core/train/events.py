@@ -62,6 +62,9 @@ class Start(Event):
     fine_tune_type: str = "lora"
     trainable_parameters: int = 0
     resumed_from_step: int | None = None
+    world_size: int = 1  # ranks training data-parallel (mlxstudio train --hosts)
+    batch_size: int | None = None  # the global batch, over all ranks
+    learning_rate: float | None = None
 
 
 @dataclass
@@ -204,9 +207,10 @@ EventSink = Callable[[dict], None]
 
 @dataclass
 class Emitter:
-    """Writes each event to metrics.jsonl, then to the live sink and/or `@event` stdout lines."""
+    """Writes each event to metrics.jsonl, then to the live sink and/or `@event` stdout lines.
+    No path: nothing is written (the ranks other than 0 of a distributed run)."""
 
-    path: Path
+    path: Path | None
     sink: EventSink | None = None
     stream: TextIO | None = None
     elapsed_before: float = 0.0  # seconds a resumed run had already run
@@ -218,8 +222,9 @@ class Emitter:
         record["elapsed_s"] = round(now - self.started + self.elapsed_before, 3)
         record.update(dataclasses.asdict(event))
         line = json.dumps(record)
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        if self.path is not None:
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
         if self.stream is not None:
             self.stream.write(EVENT_PREFIX + line + "\n")
             self.stream.flush()

@@ -85,6 +85,7 @@ class Loop:
     log: Callable[[str], None] = print
     sampler: Callable[[int], None] | None = None
     grad_accum: object = None
+    writes: bool = True  # False on ranks other than 0: they train but write nothing
 
     def emit(self, event: ev.Event) -> dict:
         return self.emitter.emit(event)
@@ -125,6 +126,9 @@ class Loop:
         best = val_loss is not None and (s.best_val is None or val_loss < s.best_val)
         if best:
             s.best_step, s.best_val = s.step, val_loss
+        if not self.writes:
+            s.last_saved = s.step
+            return
         weights = dict(tree_flatten(self.model.trainable_parameters()))
         grads = dict(tree_flatten(self.grad_accum)) if self.grad_accum is not None else None
         path = ckpt.save_checkpoint(
@@ -156,6 +160,15 @@ class Loop:
             f"(step {max(self.state.last_saved, 0)}) is kept"
         )
 
+    def stop_requested(self, world_size: int) -> bool:
+        """A stop asked of any rank stops them all at the same step (ranks stay in step)."""
+        if world_size == 1:
+            return self.control.stop_requested
+        import mlx.core as mx
+
+        flag = mx.distributed.all_sum(mx.array(int(self.control.stop_requested)))
+        return flag.item() > 0
+
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> str:
         """Train until iters, a stop request, or divergence; returns the status."""
@@ -185,10 +198,22 @@ class Loop:
         loss_value_and_grad = nn.value_and_grad(model, loss_fn)
         accum = cfg.grad_accumulation_steps
         compiled_state = [model.state, optimizer.state, mx.random.state]
+        world_size = mx.distributed.init().size()
+
+        def across_ranks(lvalue, toks, grad):
+            # Each rank's loss is a mean over its own tokens; weighting by token counts makes
+            # the averaged gradient and the reported loss those of one process on the
+            # global batch.
+            total = mx.distributed.all_sum(toks)
+            share = toks.astype(mx.float32) * world_size / total
+            grad = tree_map(lambda g: g * share.astype(g.dtype), grad)
+            return mx.distributed.all_sum(lvalue * toks) / total, total, grad
 
         @partial(mx.compile, inputs=compiled_state, outputs=compiled_state)
         def step(batch, prev_grad, do_update):
             (lvalue, toks), grad = loss_value_and_grad(model, *batch)
+            if world_size > 1:
+                lvalue, toks, grad = across_ranks(lvalue, toks, grad)
             if prev_grad is not None:
                 grad = tree_map(lambda x, y: x + y, grad, prev_grad)
             if do_update:
@@ -210,7 +235,7 @@ class Loop:
         batches = self.plan.iterate(s.position)
         while s.step < cfg.iters:
             self.check_pause()
-            if self.control.stop_requested:
+            if self.stop_requested(world_size):
                 break
             position, batch = next(batches)
             mx.random.seed(rng_seed(cfg.seed, s.step))
@@ -224,7 +249,8 @@ class Loop:
                 raise self._diverged(loss, f"the loss became {loss}")
             window_loss += loss
             window_toks += ntoks
-            window_padded += int(batch[0].shape[0] * (batch[0].shape[1] - 1))
+            # this rank's padded positions; the other ranks' are alike
+            window_padded += int(batch[0].shape[0] * (batch[0].shape[1] - 1)) * world_size
             window_steps += 1
             if s.step % cfg.steps_per_report == 0 or s.step == cfg.iters:
                 mean = window_loss / window_steps

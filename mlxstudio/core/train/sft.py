@@ -15,6 +15,7 @@ from typing import TextIO
 
 from mlxstudio.core import runs
 from mlxstudio.core.config import RunConfig, dump_config, load_config
+from mlxstudio.core.distributed import World
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.models.local import resolve_model
 from mlxstudio.core.platform import compute_dtype_name
@@ -29,6 +30,7 @@ from mlxstudio.core.train.trainable import (
     adapter_file,
     apply_fine_tune_type,
     build_optimizer,
+    check_full_on_quantized,
     load_trainable,
     write_adapter_config,
 )
@@ -97,13 +99,17 @@ def _oom_message(cfg: RunConfig, step: int, err: Exception) -> str:
     return f"out of memory at step {step} (peak {peak:.2f} GB; {err}): {hint}"
 
 
-def _new_run(cfg: RunConfig) -> tuple[RunConfig, Path]:
+def _new_run(cfg: RunConfig, writes: bool = True) -> tuple[RunConfig, Path]:
     model_path = resolve_model(cfg.model)
+    check_full_on_quantized(cfg, model_path)
     data_path = check_data_folder(cfg.data, need_test=cfg.test)
     if not cfg.train and not cfg.test:
         raise UserError("config: nothing to do; set 'train: true' and/or 'test: true'")
     if cfg.resume_adapter_file:
         cfg = replace(cfg, resume_adapter_file=str(adapter_file(cfg.resume_adapter_file)))
+    if not writes:  # a rank other than 0: rank 0 alone creates the run directory
+        run_dir = Path(cfg.adapter_path or model_path.name).expanduser()
+        return replace(cfg, model=str(model_path), data=str(data_path)), run_dir
     run_dir = resolve_run_dir(cfg, model_path)
     cfg = replace(cfg, model=str(model_path), data=str(data_path), adapter_path=str(run_dir))
     dump_config(cfg, run_dir / runs.CONFIG)
@@ -121,7 +127,13 @@ def run_sft(
 ) -> RunResult:
     """Fine-tune cfg.model on cfg.data (or continue the run in `resume_dir` from its last
     good checkpoint); returns when the run ends. Events go to metrics.jsonl, `on_event` and,
-    as `@event` lines, to `events_stream`. SIGINT/SIGTERM stop it cleanly."""
+    as `@event` lines, to `events_stream`. SIGINT/SIGTERM stop it cleanly. Launched by
+    mlx.launch, every rank trains its slice of each batch and rank 0 alone writes."""
+    from mlxstudio.core.distributed import world
+
+    rank = world()
+    if not rank.is_main:  # quiet: rank 0 reports for all (errors still reach stderr)
+        on_event, events_stream, log = None, None, _quiet
     if resume_dir is not None:
         run_dir = Path(resume_dir).expanduser().resolve()
         if not (run_dir / runs.CONFIG).is_file():
@@ -133,21 +145,26 @@ def run_sft(
         if cfg is None:
             raise UserError("no config given and no run directory to resume")
         try:
-            cfg, run_dir = _new_run(cfg)
+            cfg, run_dir = _new_run(cfg, writes=rank.is_main)
         except UserError as err:  # no run directory yet: tell the supervisor directly
             if events_stream is not None:
                 ev.print_event(events_stream, ev.Error(message=str(err), code="user_error"))
             raise
-    emitter = ev.Emitter(run_dir / runs.METRICS, sink=on_event, stream=events_stream)
+    metrics = run_dir / runs.METRICS if rank.is_main else None
+    emitter = ev.Emitter(metrics, sink=on_event, stream=events_stream)
     control = control or Control()
     meta = dict(status="running", stage=cfg.stage, model=cfg.model, data=cfg.data)
-    runs.update_meta(run_dir, **meta, started=time.time(), host=platform.node())
+    if rank.is_main:
+        runs.update_meta(run_dir, **meta, started=time.time(), host=platform.node())
+        if rank.size > 1:
+            runs.update_meta(run_dir, world_size=rank.size)
     log(f"Run directory: {run_dir}")
     box = types.SimpleNamespace(state=LoopState())  # the loop's progress, even after a crash
     status = "failed"
     try:
         with signal_control(control):
-            status = _train(cfg, run_dir, emitter, control, log, box, resume_dir is not None)
+            resuming = resume_dir is not None
+            status = _train(cfg, run_dir, emitter, control, log, box, resuming, rank)
     except KeyboardInterrupt:  # a second stop request: the last checkpoint stands
         status = "stopped"
         emitter.emit(ev.Stopped(step=box.state.step, message="interrupted; checkpoint kept"))
@@ -163,7 +180,7 @@ def run_sft(
         emitter.emit(ev.Error(message=f"{type(err).__name__}: {err}", code="crash"))
         raise
     finally:
-        _finish(run_dir, emitter, status, box.state)
+        _finish(run_dir, emitter, status, box.state, writes=rank.is_main)
     state = box.state
     return RunResult(
         run_dir=run_dir,
@@ -176,15 +193,24 @@ def run_sft(
     )
 
 
+def _quiet(message: str) -> None:
+    pass
+
+
 class _Failed(Exception):
     def __init__(self, message: str, code: str, status: str) -> None:
         super().__init__(message)
         self.code, self.status = code, status
 
 
-def _finish(run_dir: Path, emitter: ev.Emitter, status: str, state: LoopState) -> None:
+def _finish(
+    run_dir: Path, emitter: ev.Emitter, status: str, state: LoopState, writes: bool = True
+) -> None:
     import mlx.core as mx
 
+    if not writes:
+        emitter.emit(ev.Finished(status=status, step=state.step))
+        return
     runs.update_meta(
         run_dir,
         status=status,
@@ -207,6 +233,7 @@ def _train(
     log: Callable[[str], None],
     box: types.SimpleNamespace,
     resuming: bool,
+    rank: World | None = None,
 ) -> str:
     import mlx.core as mx
     import numpy as np
@@ -232,7 +259,9 @@ def _train(
         if cfg.resume_adapter_file and not resuming:
             log(f"Continuing from the adapter {cfg.resume_adapter_file}")
             load_trainable(model, Path(cfg.resume_adapter_file))
-        write_adapter_config(run_dir, cfg)
+        rank = rank or World()
+        if rank.is_main:
+            write_adapter_config(run_dir, cfg)
         optimizer = build_optimizer(cfg)
         grads = None
         loaded = None
@@ -258,10 +287,19 @@ def _train(
                 fine_tune_type=cfg.fine_tune_type,
                 trainable_parameters=int(trainable),
                 resumed_from_step=state.step if loaded is not None else None,
+                world_size=rank.size,
+                batch_size=cfg.batch_size,
+                learning_rate=cfg.learning_rate,
             )
         )
         plan = BatchPlan(
-            CacheDataset(train_set), cfg.batch_size, cfg.max_seq_length, cfg.seed, cfg.packing
+            CacheDataset(train_set),
+            cfg.batch_size,
+            cfg.max_seq_length,
+            cfg.seed,
+            cfg.packing,
+            rank=rank.rank,
+            world_size=rank.size,
         )
         loop = Loop(
             cfg=cfg,
@@ -274,8 +312,9 @@ def _train(
             control=control,
             state=state,
             log=log,
-            sampler=make_sampler(model, tokenizer, cfg, emitter.emit),
+            sampler=make_sampler(model, tokenizer, cfg, emitter.emit) if rank.is_main else None,
             grad_accum=grads,
+            writes=rank.is_main,
         )
         try:
             status = loop.run()

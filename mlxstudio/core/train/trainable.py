@@ -14,6 +14,25 @@ from mlxstudio.core.errors import UserError
 ADAPTER_CONFIG = "adapter_config.json"
 
 
+def check_full_on_quantized(cfg: RunConfig, model_path: Path) -> None:
+    """Full fine-tuning changes the base weights themselves: a 4/8-bit base cannot hold
+    them (mlx-lm could not load the result on it), so say what to do instead."""
+    if cfg.fine_tune_type != "full" or not cfg.train:
+        return
+    try:
+        config = json.loads((model_path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    quant = config.get("quantization") or config.get("quantization_config")
+    if quant:
+        bits = quant.get("bits", "?") if isinstance(quant, dict) else "?"
+        raise UserError(
+            f"config: fine_tune_type 'full' needs an unquantized base, and {model_path.name} "
+            f"is {bits}-bit; use 'lora' or 'dora' (QLoRA), or convert the model first with "
+            f"`mlxstudio models convert {model_path} --out FOLDER --dtype float16`"
+        )
+
+
 def apply_fine_tune_type(model, cfg: RunConfig) -> int:
     """Freeze the base and add trainable parts as mlx-lm would; returns the trainable count."""
     from mlx.utils import tree_flatten

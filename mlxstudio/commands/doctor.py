@@ -1,0 +1,31 @@
+"""`mlxstudio doctor --hosts HOSTFILE`: can these hosts train together? (core.distributed)"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "doctor", help="check the hosts of a distributed run: ssh, versions, ports"
+    )
+    p.add_argument(
+        "--hosts", required=True, metavar="HOSTFILE", help="mlx.launch JSON hostfile to check"
+    )
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each host's ssh")
+    p.set_defaults(func=cmd_doctor)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from mlxstudio.core.distributed import check_hosts, format_reports, read_hostfile
+
+    hosts, _ = read_hostfile(Path(args.hosts))
+    reports = check_hosts(hosts, timeout_s=args.timeout)
+    print(format_reports(reports), flush=True)
+    bad = [r.host for r in reports if not r.ok]
+    if bad:
+        print(f"\n✗ {len(bad)} of {len(reports)} hosts need attention: {', '.join(bad)}")
+        return 1
+    print(f"\n✓ all {len(reports)} hosts are ready: mlxstudio train CONFIG --hosts {args.hosts}")
+    return 0
