@@ -7,8 +7,6 @@ stop / pause signals; only the step (core/rl/loop.py + a trainer) differs.
 from __future__ import annotations
 
 import json
-import platform
-import time
 import types
 from collections.abc import Callable
 from dataclasses import replace
@@ -25,16 +23,10 @@ from mlxstudio.core.rl.reference import Reference
 from mlxstudio.core.rl.rewards import BUILTINS, RewardError, load_reward_model, score, split_spec
 from mlxstudio.core.train import checkpoint as ckpt
 from mlxstudio.core.train import events as ev
-from mlxstudio.core.train.control import Control, signal_control
+from mlxstudio.core.train.control import Control
+from mlxstudio.core.train.job import Failed, RunResult, report_early_error, supervise
 from mlxstudio.core.train.loop import Diverged, LoopState, is_out_of_memory
-from mlxstudio.core.train.sft import (
-    RunResult,
-    _Failed,
-    _finish,
-    _oom_message,
-    _prepare_model,
-    resolve_run_dir,
-)
+from mlxstudio.core.train.sft import _oom_message, _prepare_model, resolve_run_dir
 from mlxstudio.core.train.trainable import (
     adapter_file,
     apply_fine_tune_type,
@@ -138,44 +130,18 @@ def run_rl(
         try:
             cfg, run_dir = _new_run(cfg)
         except UserError as err:
-            if events_stream is not None:
-                ev.print_event(events_stream, ev.Error(message=str(err), code="user_error"))
+            report_early_error(events_stream, err)
             raise
-    emitter = ev.Emitter(run_dir / runs.METRICS, sink=on_event, stream=events_stream)
-    control = control or Control()
-    meta = dict(status="running", stage=cfg.stage, model=cfg.model, data=cfg.data)
-    runs.update_meta(run_dir, **meta, started=time.time(), host=platform.node())
-    log(f"Run directory: {run_dir}")
-    box = types.SimpleNamespace(state=LoopState())
-    status = "failed"
-    try:
-        with signal_control(control):
-            status = _train(cfg, run_dir, emitter, control, log, box, resume_dir is not None)
-    except KeyboardInterrupt:
-        status = "stopped"
-        emitter.emit(ev.Stopped(step=box.state.step, message="interrupted; checkpoint kept"))
-    except _Failed as failed:
-        status = failed.status
-        emitter.emit(ev.Error(message=str(failed), code=failed.code, step=box.state.step))
-        if failed.code != "diverged":
-            raise UserError(str(failed)) from None
-    except UserError as err:
-        emitter.emit(ev.Error(message=str(err), code="user_error"))
-        raise
-    except Exception as err:
-        emitter.emit(ev.Error(message=f"{type(err).__name__}: {err}", code="crash"))
-        raise
-    finally:
-        _finish(run_dir, emitter, status, box.state)
-    state = box.state
-    return RunResult(
-        run_dir=run_dir,
-        status=status,
-        first_val_loss=state.val_losses[0] if state.val_losses else None,
-        last_val_loss=state.val_losses[-1] if state.val_losses else None,
-        last_train_loss=state.train_losses[-1] if state.train_losses else None,
-        step=state.step,
-        best_step=state.best_step,
+    resuming = resume_dir is not None
+    return supervise(
+        run_dir,
+        cfg,
+        lambda emitter, control, box: _train(cfg, run_dir, emitter, control, log, box, resuming),
+        model=cfg.model,
+        on_event=on_event,
+        events_stream=events_stream,
+        control=control,
+        log=log,
     )
 
 
@@ -263,15 +229,15 @@ def _train(
     try:
         status = loop.run()
     except Diverged as err:
-        raise _Failed(str(err), "diverged", "diverged") from None
+        raise Failed(str(err), "diverged", "diverged") from None
     except RewardError as err:  # the user's reward code: keep what was trained so far
         if state.step > 0 and state.last_saved != state.step:
             loop.save(None)
-        raise _Failed(f"step {state.step + 1}: {err}", "user_error", "failed") from None
+        raise Failed(f"step {state.step + 1}: {err}", "user_error", "failed") from None
     except (RuntimeError, MemoryError) as err:
         if not is_out_of_memory(err):
             raise
-        raise _Failed(_oom_message(cfg, state.step, err), "out_of_memory", "failed") from None
+        raise Failed(_oom_message(cfg, state.step, err), "out_of_memory", "failed") from None
     if status == "stopped":
         emitter.emit(ev.Stopped(step=state.step, message="stopped; checkpoint saved"))
     return status

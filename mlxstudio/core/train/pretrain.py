@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 import types
 from collections.abc import Callable
@@ -33,12 +32,12 @@ from mlxstudio.core.errors import UserError
 from mlxstudio.core.train import checkpoint as ckpt
 from mlxstudio.core.train import events as ev
 from mlxstudio.core.train.batches import BatchPlan
-from mlxstudio.core.train.control import Control, signal_control
+from mlxstudio.core.train.control import Control
 from mlxstudio.core.train.corpus import Corpus, Windows, corpus_files, prepare_corpus
-from mlxstudio.core.train.loop import Diverged, Loop, LoopState, is_out_of_memory
 
 # The job wrapper (status, run.json, final event) is shared with fine-tuning.
-from mlxstudio.core.train.sft import RunResult, _Failed, _finish
+from mlxstudio.core.train.job import Failed, RunResult, report_early_error, supervise
+from mlxstudio.core.train.loop import Diverged, Loop, LoopState, is_out_of_memory
 from mlxstudio.core.train.trainable import build_optimizer
 
 WEIGHTS = "model.safetensors"
@@ -174,44 +173,18 @@ def run_pretrain(
         try:
             cfg, run_dir = _new_run(cfg)
         except UserError as err:
-            if events_stream is not None:
-                ev.print_event(events_stream, ev.Error(message=str(err), code="user_error"))
+            report_early_error(events_stream, err)
             raise
-    emitter = ev.Emitter(run_dir / runs.METRICS, sink=on_event, stream=events_stream)
-    control = control or Control()
-    meta = dict(status="running", stage="pretrain", model=str(run_dir), data=cfg.data)
-    runs.update_meta(run_dir, **meta, started=time.time(), host=platform.node())
-    log(f"Run directory: {run_dir}")
-    box = types.SimpleNamespace(state=LoopState())
-    status = "failed"
-    try:
-        with signal_control(control):
-            status = _train(cfg, run_dir, emitter, control, log, box, resume_dir is not None)
-    except KeyboardInterrupt:
-        status = "stopped"
-        emitter.emit(ev.Stopped(step=box.state.step, message="interrupted; checkpoint kept"))
-    except _Failed as failed:
-        status = failed.status
-        emitter.emit(ev.Error(message=str(failed), code=failed.code, step=box.state.step))
-        if failed.code != "diverged":
-            raise UserError(str(failed)) from None
-    except UserError as err:
-        emitter.emit(ev.Error(message=str(err), code="user_error"))
-        raise
-    except Exception as err:
-        emitter.emit(ev.Error(message=f"{type(err).__name__}: {err}", code="crash"))
-        raise
-    finally:
-        _finish(run_dir, emitter, status, box.state)
-    state = box.state
-    return RunResult(
-        run_dir=run_dir,
-        status=status,
-        first_val_loss=state.val_losses[0] if state.val_losses else None,
-        last_val_loss=state.val_losses[-1] if state.val_losses else None,
-        last_train_loss=state.train_losses[-1] if state.train_losses else None,
-        step=state.step,
-        best_step=state.best_step,
+    resuming = resume_dir is not None
+    return supervise(
+        run_dir,
+        cfg,
+        lambda emitter, control, box: _train(cfg, run_dir, emitter, control, log, box, resuming),
+        model=str(run_dir),
+        on_event=on_event,
+        events_stream=events_stream,
+        control=control,
+        log=log,
     )
 
 
@@ -285,13 +258,13 @@ def _train(
     try:
         status = loop.run()
     except Diverged as err:
-        raise _Failed(str(err), "diverged", "diverged") from None
+        raise Failed(str(err), "diverged", "diverged") from None
     except (RuntimeError, MemoryError) as err:
         if not is_out_of_memory(err):
             raise
         hint = "lower batch_size, max_seq_length or the dimensions, or set grad_checkpoint: true"
         message = f"out of memory at step {state.step} ({err}): {hint}"
-        raise _Failed(message, "out_of_memory", "failed") from None
+        raise Failed(message, "out_of_memory", "failed") from None
     if status == "stopped":
         emitter.emit(ev.Stopped(step=state.step, message="stopped; checkpoint saved"))
     return status

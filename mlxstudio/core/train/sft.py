@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import time
 import types
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -22,8 +21,16 @@ from mlxstudio.core.platform import compute_dtype_name
 from mlxstudio.core.train import checkpoint as ckpt
 from mlxstudio.core.train import events as ev
 from mlxstudio.core.train.batches import BatchPlan, check_packable
-from mlxstudio.core.train.control import Control, signal_control
+from mlxstudio.core.train.control import Control
 from mlxstudio.core.train.data_check import check_data_folder
+from mlxstudio.core.train.job import (  # noqa: F401 (RunResult, EXIT_CODES: public here too)
+    EXIT_CODES,
+    Failed,
+    RunResult,
+    quiet,
+    report_early_error,
+    supervise,
+)
 from mlxstudio.core.train.loop import Diverged, Loop, LoopState, is_out_of_memory
 from mlxstudio.core.train.samples import make_sampler
 from mlxstudio.core.train.trainable import (
@@ -36,27 +43,6 @@ from mlxstudio.core.train.trainable import (
 )
 
 EventSink = ev.EventSink
-EXIT_CODES = {
-    "completed": ev.EXIT_COMPLETED,
-    "stopped": ev.EXIT_STOPPED,
-    "diverged": ev.EXIT_USER,
-    "failed": ev.EXIT_CRASH,
-}
-
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    status: str  # completed | stopped | diverged | failed
-    first_val_loss: float | None
-    last_val_loss: float | None
-    last_train_loss: float | None
-    step: int = 0
-    best_step: int | None = None
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES.get(self.status, ev.EXIT_CRASH)
 
 
 def resolve_run_dir(cfg: RunConfig, model_path: Path) -> Path:
@@ -133,7 +119,7 @@ def run_sft(
 
     rank = world()
     if not rank.is_main:  # quiet: rank 0 reports for all (errors still reach stderr)
-        on_event, events_stream, log = None, None, _quiet
+        on_event, events_stream, log = None, None, quiet
     if resume_dir is not None:
         run_dir = Path(resume_dir).expanduser().resolve()
         if not (run_dir / runs.CONFIG).is_file():
@@ -147,82 +133,23 @@ def run_sft(
         try:
             cfg, run_dir = _new_run(cfg, writes=rank.is_main)
         except UserError as err:  # no run directory yet: tell the supervisor directly
-            if events_stream is not None:
-                ev.print_event(events_stream, ev.Error(message=str(err), code="user_error"))
+            report_early_error(events_stream, err)
             raise
-    metrics = run_dir / runs.METRICS if rank.is_main else None
-    emitter = ev.Emitter(metrics, sink=on_event, stream=events_stream)
-    control = control or Control()
-    meta = dict(status="running", stage=cfg.stage, model=cfg.model, data=cfg.data)
-    if rank.is_main:
-        runs.update_meta(run_dir, **meta, started=time.time(), host=platform.node())
-        if rank.size > 1:
-            runs.update_meta(run_dir, world_size=rank.size)
-    log(f"Run directory: {run_dir}")
-    box = types.SimpleNamespace(state=LoopState())  # the loop's progress, even after a crash
-    status = "failed"
-    try:
-        with signal_control(control):
-            resuming = resume_dir is not None
-            status = _train(cfg, run_dir, emitter, control, log, box, resuming, rank)
-    except KeyboardInterrupt:  # a second stop request: the last checkpoint stands
-        status = "stopped"
-        emitter.emit(ev.Stopped(step=box.state.step, message="interrupted; checkpoint kept"))
-    except _Failed as failed:
-        status = failed.status
-        emitter.emit(ev.Error(message=str(failed), code=failed.code, step=box.state.step))
-        if failed.code != "diverged":
-            raise UserError(str(failed)) from None
-    except UserError as err:
-        emitter.emit(ev.Error(message=str(err), code="user_error"))
-        raise
-    except Exception as err:
-        emitter.emit(ev.Error(message=f"{type(err).__name__}: {err}", code="crash"))
-        raise
-    finally:
-        _finish(run_dir, emitter, status, box.state, writes=rank.is_main)
-    state = box.state
-    return RunResult(
-        run_dir=run_dir,
-        status=status,
-        first_val_loss=state.val_losses[0] if state.val_losses else None,
-        last_val_loss=state.val_losses[-1] if state.val_losses else None,
-        last_train_loss=state.train_losses[-1] if state.train_losses else None,
-        step=state.step,
-        best_step=state.best_step,
-    )
-
-
-def _quiet(message: str) -> None:
-    pass
-
-
-class _Failed(Exception):
-    def __init__(self, message: str, code: str, status: str) -> None:
-        super().__init__(message)
-        self.code, self.status = code, status
-
-
-def _finish(
-    run_dir: Path, emitter: ev.Emitter, status: str, state: LoopState, writes: bool = True
-) -> None:
-    import mlx.core as mx
-
-    if not writes:
-        emitter.emit(ev.Finished(status=status, step=state.step))
-        return
-    runs.update_meta(
+    resuming = resume_dir is not None
+    return supervise(
         run_dir,
-        status=status,
-        ended=time.time(),
-        step=state.step,
-        peak_memory_gb=mx.get_peak_memory() / 1e9,
-        first_val_loss=state.val_losses[0] if state.val_losses else None,
-        last_val_loss=state.val_losses[-1] if state.val_losses else None,
-        best_checkpoint=state.best_step,
-        last_checkpoint=state.last_saved if state.last_saved >= 0 else None,
+        cfg,
+        lambda emitter, control, box: _train(
+            cfg, run_dir, emitter, control, log, box, resuming, rank
+        ),
+        model=cfg.model,
+        on_event=on_event,
+        events_stream=events_stream,
+        control=control,
+        log=log,
+        writes=rank.is_main,
+        world_size=rank.size,
     )
-    emitter.emit(ev.Finished(status=status, step=state.step))
 
 
 def _train(
@@ -319,11 +246,11 @@ def _train(
         try:
             status = loop.run()
         except Diverged as err:
-            raise _Failed(str(err), "diverged", "diverged") from None
+            raise Failed(str(err), "diverged", "diverged") from None
         except (RuntimeError, MemoryError) as err:
             if not is_out_of_memory(err):
                 raise
-            raise _Failed(_oom_message(cfg, state.step, err), "out_of_memory", "failed") from None
+            raise Failed(_oom_message(cfg, state.step, err), "out_of_memory", "failed") from None
         if status == "stopped":
             emitter.emit(ev.Stopped(step=state.step, message="stopped; checkpoint saved"))
             return status

@@ -1,0 +1,147 @@
+"""What every training job (SFT, pretraining, RL) shares: its events and run.json status,
+stop signals, and turning each way a run can end into the right event and exit code."""
+
+from __future__ import annotations
+
+import platform
+import time
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from mlxstudio.core import runs
+from mlxstudio.core.config import RunConfig
+from mlxstudio.core.errors import UserError
+from mlxstudio.core.train import events as ev
+from mlxstudio.core.train.control import Control, signal_control
+from mlxstudio.core.train.loop import LoopState
+
+EXIT_CODES = {
+    "completed": ev.EXIT_COMPLETED,
+    "stopped": ev.EXIT_STOPPED,
+    "diverged": ev.EXIT_USER,
+    "failed": ev.EXIT_CRASH,
+}
+
+# train(emitter, control, box) -> final status; box.state is the loop's LoopState
+TrainFn = Callable[[ev.Emitter, Control, types.SimpleNamespace], str]
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    status: str  # completed | stopped | diverged | failed
+    first_val_loss: float | None
+    last_val_loss: float | None
+    last_train_loss: float | None
+    step: int = 0
+    best_step: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.status, ev.EXIT_CRASH)
+
+
+class Failed(Exception):
+    """A run that cannot go on (diverged, out of memory): `code` for the error event."""
+
+    def __init__(self, message: str, code: str, status: str) -> None:
+        super().__init__(message)
+        self.code, self.status = code, status
+
+
+def quiet(message: str) -> None:
+    """The log of ranks other than 0: rank 0 reports for all."""
+
+
+def report_early_error(events_stream: TextIO | None, err: UserError) -> None:
+    """Before a run directory exists, the supervisor hears of an error only on stdout."""
+    if events_stream is not None:
+        ev.print_event(events_stream, ev.Error(message=str(err), code="user_error"))
+
+
+def finish(
+    run_dir: Path, emitter: ev.Emitter, status: str, state: LoopState, writes: bool = True
+) -> None:
+    import mlx.core as mx
+
+    if writes:
+        runs.update_meta(
+            run_dir,
+            status=status,
+            ended=time.time(),
+            step=state.step,
+            peak_memory_gb=mx.get_peak_memory() / 1e9,
+            first_val_loss=state.val_losses[0] if state.val_losses else None,
+            last_val_loss=state.val_losses[-1] if state.val_losses else None,
+            best_checkpoint=state.best_step,
+            last_checkpoint=state.last_saved if state.last_saved >= 0 else None,
+        )
+    emitter.emit(ev.Finished(status=status, step=state.step))
+
+
+def supervise(
+    run_dir: Path,
+    cfg: RunConfig,
+    train: TrainFn,
+    *,
+    model: str,
+    on_event: ev.EventSink | None,
+    events_stream: TextIO | None,
+    control: Control | None,
+    log: Callable[[str], None],
+    writes: bool = True,
+    world_size: int = 1,
+) -> RunResult:
+    """Run `train` with events, signals and run.json kept; every ending becomes an event
+    (stopped, error, finished) and a RunResult; nothing written before is lost."""
+    emitter = ev.Emitter(
+        run_dir / runs.METRICS if writes else None, sink=on_event, stream=events_stream
+    )
+    control = control or Control()
+    if writes:
+        runs.update_meta(
+            run_dir,
+            status="running",
+            stage=cfg.stage,
+            model=model,
+            data=cfg.data,
+            started=time.time(),
+            host=platform.node(),
+        )
+        if world_size > 1:
+            runs.update_meta(run_dir, world_size=world_size)
+    log(f"Run directory: {run_dir}")
+    box = types.SimpleNamespace(state=LoopState())  # the loop's progress, even after a crash
+    status = "failed"
+    try:
+        with signal_control(control):
+            status = train(emitter, control, box)
+    except KeyboardInterrupt:  # a second stop request: the last checkpoint stands
+        status = "stopped"
+        emitter.emit(ev.Stopped(step=box.state.step, message="interrupted; checkpoint kept"))
+    except Failed as failed:
+        status = failed.status
+        emitter.emit(ev.Error(message=str(failed), code=failed.code, step=box.state.step))
+        if failed.code != "diverged":
+            raise UserError(str(failed)) from None
+    except UserError as err:
+        emitter.emit(ev.Error(message=str(err), code="user_error"))
+        raise
+    except Exception as err:
+        emitter.emit(ev.Error(message=f"{type(err).__name__}: {err}", code="crash"))
+        raise
+    finally:
+        finish(run_dir, emitter, status, box.state, writes=writes)
+    state = box.state
+    return RunResult(
+        run_dir=run_dir,
+        status=status,
+        first_val_loss=state.val_losses[0] if state.val_losses else None,
+        last_val_loss=state.val_losses[-1] if state.val_losses else None,
+        last_train_loss=state.train_losses[-1] if state.train_losses else None,
+        step=state.step,
+        best_step=state.best_step,
+    )
