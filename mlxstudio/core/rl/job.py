@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from mlxstudio.core import runs
-from mlxstudio.core.config import RunConfig, dump_config, load_config
+from mlxstudio.core.config import RunConfig, dump_config
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.models.local import resolve_model
 from mlxstudio.core.rl import data as rl_data
@@ -24,7 +24,7 @@ from mlxstudio.core.rl.rewards import BUILTINS, RewardError, load_reward_model, 
 from mlxstudio.core.train import checkpoint as ckpt
 from mlxstudio.core.train import events as ev
 from mlxstudio.core.train.control import Control
-from mlxstudio.core.train.job import Failed, RunResult, report_early_error, supervise
+from mlxstudio.core.train.job import Failed, RunResult, open_run, supervise
 from mlxstudio.core.train.loop import Diverged, LoopState, is_out_of_memory
 from mlxstudio.core.train.sft import _oom_message, _prepare_model, resolve_run_dir
 from mlxstudio.core.train.trainable import (
@@ -117,21 +117,7 @@ def run_rl(
 ) -> RunResult:
     """Train cfg.model by cfg.stage (rl: offline PPO, grpo, dpo), or continue the run in
     `resume_dir`; events go where run_sft sends them."""
-    if resume_dir is not None:
-        run_dir = Path(resume_dir).expanduser().resolve()
-        if not (run_dir / runs.CONFIG).is_file():
-            raise UserError(f"{run_dir}: not a run directory (no {runs.CONFIG})")
-        if runs.read_meta(run_dir).get("status") == "completed":
-            raise UserError(f"{run_dir}: the run already completed; raise 'iters' to go on")
-        cfg = load_config(run_dir / runs.CONFIG)
-    else:
-        if cfg is None:
-            raise UserError("no config given and no run directory to resume")
-        try:
-            cfg, run_dir = _new_run(cfg)
-        except UserError as err:
-            report_early_error(events_stream, err)
-            raise
+    cfg, run_dir = open_run(cfg, resume_dir, events_stream, _new_run)
     resuming = resume_dir is not None
     return supervise(
         run_dir,

@@ -62,6 +62,31 @@ def report_early_error(events_stream: TextIO | None, err: UserError) -> None:
         ev.print_event(events_stream, ev.Error(message=str(err), code="user_error"))
 
 
+def open_run(
+    cfg: RunConfig | None,
+    resume_dir: Path | None,
+    events_stream: TextIO | None,
+    new_run: Callable[[RunConfig], tuple[RunConfig, Path]],
+) -> tuple[RunConfig, Path]:
+    """The config and run directory of a new run, or of the run `resume_dir` continues."""
+    from mlxstudio.core.config import load_config
+
+    if resume_dir is not None:
+        run_dir = Path(resume_dir).expanduser().resolve()
+        if not (run_dir / runs.CONFIG).is_file():
+            raise UserError(f"{run_dir}: not a run directory (no {runs.CONFIG})")
+        if runs.read_meta(run_dir).get("status") == "completed":
+            raise UserError(f"{run_dir}: the run already completed; raise 'iters' to go on")
+        return load_config(run_dir / runs.CONFIG), run_dir
+    if cfg is None:
+        raise UserError("no config given and no run directory to resume")
+    try:
+        return new_run(cfg)
+    except UserError as err:
+        report_early_error(events_stream, err)
+        raise
+
+
 def finish(
     run_dir: Path, emitter: ev.Emitter, status: str, state: LoopState, writes: bool = True
 ) -> None:

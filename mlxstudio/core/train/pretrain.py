@@ -27,7 +27,7 @@ from typing import TextIO
 import numpy as np
 
 from mlxstudio.core import runs
-from mlxstudio.core.config import RunConfig, dump_config, load_config
+from mlxstudio.core.config import RunConfig, dump_config
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.train import checkpoint as ckpt
 from mlxstudio.core.train import events as ev
@@ -36,7 +36,7 @@ from mlxstudio.core.train.control import Control
 from mlxstudio.core.train.corpus import Corpus, Windows, corpus_files, prepare_corpus
 
 # The job wrapper (status, run.json, final event) is shared with fine-tuning.
-from mlxstudio.core.train.job import Failed, RunResult, report_early_error, supervise
+from mlxstudio.core.train.job import Failed, RunResult, open_run, supervise
 from mlxstudio.core.train.loop import Diverged, Loop, LoopState, is_out_of_memory
 from mlxstudio.core.train.trainable import build_optimizer
 
@@ -160,21 +160,7 @@ def run_pretrain(
 ) -> RunResult:
     """Pretrain a llama from scratch on cfg.data (or continue the run in `resume_dir`);
     the same contract as run_sft: events, exit statuses, SIGINT/SIGTERM stop cleanly."""
-    if resume_dir is not None:
-        run_dir = Path(resume_dir).expanduser().resolve()
-        if not (run_dir / runs.CONFIG).is_file():
-            raise UserError(f"{run_dir}: not a run directory (no {runs.CONFIG})")
-        if runs.read_meta(run_dir).get("status") == "completed":
-            raise UserError(f"{run_dir}: the run already completed; raise 'iters' to go on")
-        cfg = load_config(run_dir / runs.CONFIG)
-    else:
-        if cfg is None:
-            raise UserError("no config given and no run directory to resume")
-        try:
-            cfg, run_dir = _new_run(cfg)
-        except UserError as err:
-            report_early_error(events_stream, err)
-            raise
+    cfg, run_dir = open_run(cfg, resume_dir, events_stream, _new_run)
     resuming = resume_dir is not None
     return supervise(
         run_dir,

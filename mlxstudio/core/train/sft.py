@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from mlxstudio.core import runs
-from mlxstudio.core.config import RunConfig, dump_config, load_config
+from mlxstudio.core.config import RunConfig, dump_config
 from mlxstudio.core.distributed import World
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.models.local import resolve_model
@@ -27,8 +27,8 @@ from mlxstudio.core.train.job import (  # noqa: F401 (RunResult, EXIT_CODES: pub
     EXIT_CODES,
     Failed,
     RunResult,
+    open_run,
     quiet,
-    report_early_error,
     supervise,
 )
 from mlxstudio.core.train.loop import Diverged, Loop, LoopState, is_out_of_memory
@@ -120,21 +120,9 @@ def run_sft(
     rank = world()
     if not rank.is_main:  # quiet: rank 0 reports for all (errors still reach stderr)
         on_event, events_stream, log = None, None, quiet
-    if resume_dir is not None:
-        run_dir = Path(resume_dir).expanduser().resolve()
-        if not (run_dir / runs.CONFIG).is_file():
-            raise UserError(f"{run_dir}: not a run directory (no {runs.CONFIG})")
-        if runs.read_meta(run_dir).get("status") == "completed":
-            raise UserError(f"{run_dir}: the run already completed; raise 'iters' to go on")
-        cfg = load_config(run_dir / runs.CONFIG)
-    else:
-        if cfg is None:
-            raise UserError("no config given and no run directory to resume")
-        try:
-            cfg, run_dir = _new_run(cfg, writes=rank.is_main)
-        except UserError as err:  # no run directory yet: tell the supervisor directly
-            report_early_error(events_stream, err)
-            raise
+    cfg, run_dir = open_run(
+        cfg, resume_dir, events_stream, lambda c: _new_run(c, writes=rank.is_main)
+    )
     resuming = resume_dir is not None
     return supervise(
         run_dir,
