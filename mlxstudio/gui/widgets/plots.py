@@ -74,6 +74,8 @@ class _Series:
         self.y = np.empty(256)
         self.n = 0
         self.top = 0.0
+        self.own_symbol = item.opts.get("symbol")
+        self.dotted = bool(self.own_symbol)
 
     def append(self, x: float, y: float) -> None:
         if self.n == len(self.x):
@@ -87,6 +89,12 @@ class _Series:
         self.n, self.top = 0, 0.0
 
     def draw(self) -> None:
+        # Dots while a curve is short (one point draws no line); plain lines once it is long.
+        few = self.n <= 60
+        if few != self.dotted:
+            self.item.setSymbol("o" if few else self.own_symbol)
+            self.item.setSymbolSize(6 if few or self.own_symbol else 0)
+            self.dotted = few
         self.item.setData(self.x[: self.n], self.y[: self.n], skipFiniteCheck=True)
         if self.plot.property("from_zero") and self.n:
             self.plot.setYRange(0, self.top * 1.15 or 1.0, padding=0)
