@@ -25,6 +25,7 @@ from mlxstudio.core import paths, runs
 from mlxstudio.core.config import dump_config
 from mlxstudio.engine.job import JobThread, mlxstudio_command
 from mlxstudio.gui.pages.base import Page
+from mlxstudio.gui.widgets.hosts_picker import HostsPicker
 from mlxstudio.gui.widgets.method_picker import MethodPicker
 from mlxstudio.gui.widgets.plots import MetricPlots
 
@@ -74,6 +75,8 @@ class TrainPage(Page):
         self.stop_button.clicked.connect(self.stop)
         self.method = MethodPicker()
         self.method.changed.connect(lambda values: self.state.update_config(**values))
+        self.hosts = HostsPicker()
+        self.hosts.check_requested.connect(self.check_hosts)
         controls = QHBoxLayout()
         controls.addWidget(self.name_edit, 1)
         for b in (self.start_button, self.resume_button, self.pause_button, self.stop_button):
@@ -110,6 +113,7 @@ class TrainPage(Page):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.method)
+        layout.addWidget(self.hosts)
         layout.addLayout(controls)
         layout.addWidget(self.progress)
         layout.addWidget(self.summary)
@@ -142,6 +146,11 @@ class TrainPage(Page):
             missing.append("Choose a dataset first.")
         if self.state.config.stage == "grpo" and not self.state.config.reward_model:
             missing.append("Choose a reward for online RL.")
+        if self.hosts.enabled.isChecked():
+            if self.hosts.hostfile is None:
+                missing.append("Choose a hostfile to train on several Macs.")
+            elif self.state.config.stage != "sft":
+                missing.append("Only supervised fine-tuning runs on several Macs for now.")
         return missing
 
     # ---- the job
@@ -163,8 +172,24 @@ class TrainPage(Page):
         self.set_stage(cfg.stage)
         self.plots.clear()
         self.samples.clear()
-        self._launch(["train", str(config_path), "--events"])
+        self._launch(["train", str(config_path), "--events", *self.hosts.args()])
         self.summary.setText(f"Run {self.run_name}: settings saved to {config_path}")
+
+    def check_hosts(self, hostfile: Path) -> None:
+        """`mlxstudio doctor` in the background; its table goes to the log."""
+        if self.is_running():
+            return
+        self.bottom.setCurrentWidget(self.log)
+        self.log.clear()
+        self.log.appendPlainText(f"Checking the hosts in {hostfile}…")
+        self.doctor = JobThread(mlxstudio_command("doctor", "--hosts", str(hostfile)), parent=self)
+        self.doctor.log.connect(self.log.appendPlainText)
+        self.doctor.ended.connect(
+            lambda code, _e: self.log.appendPlainText(
+                "All hosts are ready." if code == 0 else "Fix the ✗ above, then check again."
+            )
+        )
+        self.doctor.start()
 
     def resume_run(self) -> None:
         """Continue the current run from its last checkpoint (same run directory)."""
@@ -173,7 +198,7 @@ class TrainPage(Page):
             return
         self.run_name = run.name
         self.show_run(run)
-        self._launch(["train", "--resume", str(run), "--events"])
+        self._launch(["train", "--resume", str(run), "--events", *self.hosts.args()])
         self.summary.setText(f"Resuming {run.name} from its last checkpoint…")
 
     def _launch(self, args: list[str]) -> None:
