@@ -43,6 +43,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     run = run_sft
     if stage in ("rl", "grpo", "dpo"):
         from mlxstudio.core.rl.job import run_rl as run
+    elif stage == "reward":
+        from mlxstudio.core.rl.reward_train import run_reward as run
     elif stage == "pretrain":
         from mlxstudio.core.train.pretrain import run_pretrain as run
     try:

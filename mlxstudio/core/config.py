@@ -40,7 +40,7 @@ _Loader.add_implicit_resolver(
     list("-+0123456789."),
 )
 
-STAGES = ("sft", "rl", "grpo", "dpo", "pretrain")
+STAGES = ("sft", "rl", "grpo", "dpo", "reward", "pretrain")
 PREFERENCE_LOSSES = ("sigmoid", "ipo", "orpo")
 FINE_TUNE_TYPES = ("lora", "dora", "full")
 OPTIMIZERS = ("adam", "adamw", "muon", "sgd", "adafactor")

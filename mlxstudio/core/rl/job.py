@@ -88,13 +88,21 @@ def _new_run(cfg: RunConfig) -> tuple[RunConfig, Path]:
     _check(cfg)
     cfg = _from_sft_run(cfg)
     model_path = resolve_model(cfg.model)
-    if cfg.reward_model and cfg.reward_model not in BUILTINS:  # a file: make it absolute
-        file, cls = split_spec(cfg.reward_model)
+    spec = cfg.reward_model
+    learned = bool(spec) and spec.startswith("learned:")
+    if learned:  # a reward run: absolute, and checked without loading its model twice
+        from mlxstudio.core.rl.learned_reward import check_reward_run, learned_run_dir
+
+        run = learned_run_dir(spec).resolve()
+        check_reward_run(run)
+        cfg = replace(cfg, reward_model=f"learned:{run}")
+    elif spec and spec not in BUILTINS:  # a file: make it absolute
+        file, cls = split_spec(spec)
         absolute = str(Path(file).expanduser().resolve())
         cfg = replace(cfg, reward_model=absolute + (f":{cls}" if cls else ""))
-    reward_model = (
-        load_reward_model(cfg.reward_model, cfg.reward_kwargs) if cfg.reward_model else None
-    )
+    reward_model = None
+    if cfg.reward_model and (not learned or cfg.stage == "rl"):  # rl scores data up front
+        reward_model = load_reward_model(cfg.reward_model, cfg.reward_kwargs)
     data_path = Path(cfg.data).expanduser().resolve()
     cfg = replace(cfg, data=str(data_path))
     read_data(cfg, reward_model)  # every file:line problem before a run directory exists

@@ -8,6 +8,8 @@
 
 Select it with `reward_model: path/to/file.py[:ShortAnswers]` in the config (or
 `--reward_model` on the command line); `reward_kwargs` go to the class's constructor.
+`reward_model: learned:RUN_DIR` (or just the run directory) scores with a reward model
+trained by stage `reward` (see core/rl/learned_reward.py).
 A module-level function `compute_reward(prompts, responses)` works too.
 """
 
@@ -167,9 +169,18 @@ def _load_module(path: Path):
     return module
 
 
+def _is_reward_run(spec: str) -> bool:
+    """A run directory of stage reward (it holds reward_config.json)."""
+    return (Path(spec).expanduser() / "reward_config.json").is_file()
+
+
 def load_reward_model(spec: str, kwargs: dict | None = None) -> RewardModel:
     """A built-in by name, or a class / compute_reward function from the user's Python file."""
     kwargs = dict(kwargs or {})
+    if spec.startswith("learned:") or "/learned:" in spec or _is_reward_run(spec):
+        from mlxstudio.core.rl.learned_reward import LearnedReward, learned_run_dir
+
+        return LearnedReward(learned_run_dir(spec), **kwargs)  # a stage `reward` run
     if spec in BUILTINS:
         cls, where = BUILTINS[spec], f"reward_model '{spec}'"
     else:
