@@ -141,18 +141,21 @@ def test_unsupported_architecture(tiny_model, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_k_quant_is_refused_by_name(tmp_path):
+def test_unsupported_quant_type_is_refused_by_name(tmp_path):
+    # K-quants now import (tests/core/test_gguf_kquants.py); i-quants are still refused
     cfg = {"hidden_size": 256, "num_hidden_layers": 1, "intermediate_size": 512,
            "num_attention_heads": 4, "rms_norm_eps": 1e-5, "vocab_size": 8}  # fmt: skip
-    raw = [(f"blk.0.ffn_{n}.weight", (512, 256), 12, bytes(144 * 512)) for n in ("gate", "up")]
-    raw.append(("blk.0.ffn_down.weight", (256, 512), 14, bytes(210 * 512)))
+    raw = [(f"blk.0.ffn_{n}.weight", (512, 256), 16, bytes(66 * 512)) for n in ("gate", "up")]
+    raw.append(("blk.0.ffn_down.weight", (256, 512), 23, bytes(136 * 512)))
     emb = np.zeros((8, 256), np.float32)
     src = write_gguf(
         tmp_path / "k.gguf", llama_metadata(cfg), [("token_embd.weight", emb, "F16")], raw
     )
-    with pytest.raises(UserError, match=r"Q4_K \(2 tensors\), Q6_K \(1 tensor\) not supported yet"):
+    with pytest.raises(
+        UserError, match=r"IQ2_XXS \(2 tensors\), IQ4_XS \(1 tensor\) not supported yet"
+    ):
         import_gguf(src, tmp_path / "out")
-    with pytest.raises(UserError, match="Q8_0"):  # says what would work
+    with pytest.raises(UserError, match="Q4_K"):  # says what would work
         import_gguf(src, tmp_path / "out")
 
 

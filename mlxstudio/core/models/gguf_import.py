@@ -2,8 +2,10 @@
 
 MLX reads GGUF itself (`mx.load`): F32/F16 as arrays, and Q4_0/Q4_1/Q8_0 as MLX affine
 quantized triplets (weight/scales/biases, group size 32), which map exactly. What it does not
-check we check first, with gguf_reader: truncation, architecture and tensor types (other types
-it silently dequantizes to float16, or crashes on). Then we rename the tensors to mlx-lm's llama
+check we check first, with gguf_reader: truncation, architecture and tensor types. Other types
+(K-quants, Q5_0/Q5_1) it silently dequantizes its own way, or fails on the whole file: for those
+files we read every tensor with numpy (ggml_dequant) and dequantize them, or requantize them to
+MLX affine when asked, and say which. Then we rename the tensors to mlx-lm's llama
 layout, write config.json (per-layer quantization where the file mixes types), the tokenizer
 files and safetensors, check that mlx-lm loads the folder, and only then move it into place.
 """
@@ -27,13 +29,17 @@ from typing import Any
 import numpy as np
 
 from mlxstudio.core.errors import UserError
-from mlxstudio.core.models.gguf_reader import GGUFFile, read_gguf
+from mlxstudio.core.models import ggml_dequant
+from mlxstudio.core.models.gguf_reader import GGUFFile, GGUFTensor, read_gguf
 from mlxstudio.core.models.gguf_tokenizer import build_tokenizer
 
 SUPPORTED_ARCHS = ("llama", "mistral")  # mistral GGUFs are llama-shaped
-SUPPORTED_TYPES = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q8_0")
+MLX_TYPES = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q8_0")  # what mx.load maps exactly
+# K-quants and Q5_0/Q5_1 are decoded with numpy (ggml_dequant), then kept as float16 (float32
+# or bfloat16 when the file's float matrices are) or requantized to MLX affine on request.
+SUPPORTED_TYPES = (*MLX_TYPES, *ggml_dequant.DEQUANT_TYPES)
 QUANT_BITS = {"Q4_0": 4, "Q4_1": 4, "Q8_0": 8}
-GROUP_SIZE = 32  # every supported ggml block holds 32 weights
+GROUP_SIZE = 32  # every natively mapped ggml block holds 32 weights
 
 _TOP = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
 _BLOCK = {
@@ -78,8 +84,16 @@ def import_gguf(
     *,
     progress: Callable[[str], None] | None = None,
     overwrite: bool = False,
+    requantize: int | None = None,
+    group_size: int = 64,
 ) -> ImportResult:
-    """Convert the GGUF file `src` into the mlx-lm model folder `out` (atomically)."""
+    """Convert the GGUF file `src` into the mlx-lm model folder `out` (atomically).
+
+    requantize=4 or 8: tensors of types MLX has no exact form for (K-quants, Q5_0/Q5_1) become
+    MLX affine `requantize`-bit with `group_size`; by default they are dequantized.
+    """
+    if requantize not in (None, 4, 8) or group_size not in (32, 64, 128):
+        raise UserError("requantize to 4 or 8 bits, with a group size of 32, 64 or 128.")
     start = time.monotonic()
     say = progress or (lambda _msg: None)
     src, out = Path(src).expanduser(), Path(out).expanduser()
@@ -100,7 +114,7 @@ def import_gguf(
         kinds = ", ".join(f"{k} ({n} tensor{'s' * (n > 1)})" for k, n in bad.most_common())
         raise UserError(
             f"{src.name}: tensor type {kinds} not supported yet; supported types are "
-            f"{', '.join(SUPPORTED_TYPES)} - download a Q8_0, Q4_0 or F16 file of this model."
+            f"{', '.join(SUPPORTED_TYPES)} - download a Q8_0, Q4_K_M or F16 file of this model."
         )
     warnings: list[str] = []
     names = _map_names(info, warnings)
@@ -111,8 +125,13 @@ def import_gguf(
 
     n = len(info.tensors)
     say(f"Loading {n} tensors ({info.file_type}, {info.file_size / 2**20:.0f} MiB)")
-    weights = _load_weights(info, names)
-    quant, description = _quantization(info, names)
+    if all(t.type_name in MLX_TYPES for t in info.tensors):
+        weights, converted = _load_weights(info, names), None
+    else:
+        weights, converted = _decode_weights(info, names, requantize, group_size, say)
+    quant, description = _quantization(info, names, converted)
+    if converted:
+        warnings.append(f"{_conversion_note(converted)} (MLX has no exact form for these types).")
     if quant:
         config["quantization"] = config["quantization_config"] = quant
 
@@ -249,26 +268,108 @@ def _load_weights(info: GGUFFile, names: dict[str, str | None]) -> dict[str, Any
     return weights
 
 
-def _quantization(info: GGUFFile, names: dict[str, str | None]) -> tuple[dict | None, str]:
+def _float_dtype(info: GGUFFile) -> str:
+    """float16, unless the file's unquantized matrices are all float32 (or any bfloat16)."""
+    floats = {t.type_name for t in info.tensors if len(t.shape) >= 2} & {"F32", "F16", "BF16"}
+    return "bfloat16" if "BF16" in floats else "float32" if floats == {"F32"} else "float16"
+
+
+def _raw(info: GGUFFile, t: GGUFTensor) -> np.ndarray:
+    return ggml_dequant.read_raw(info.path, t.offset, t.nbytes or 0)
+
+
+def _decode_weights(
+    info: GGUFFile,
+    names: dict[str, str | None],
+    bits: int | None,
+    group_size: int,
+    say: Callable[[str], None],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read every tensor with numpy (mx.load refuses files holding Q5 types, and turns K-quants
+    into float16 its own way): decode the types MLX has no form for, requantize if asked."""
+    import mlx.core as mx
+
+    dtype = _float_dtype(info)
+    kinds = Counter(t.type_name for t in info.tensors if t.type_name not in MLX_TYPES)
+    layers: dict[str, tuple[int, int]] = {}
+    weights: dict[str, Any] = {}
+    for i, t in enumerate(info.tensors):
+        name = names[t.name]
+        if name is None:
+            continue
+        raw, kind = _raw(info, t), t.type_name
+        if kind in ggml_dequant.DEQUANT_TYPES:
+            if i % 16 == 0:
+                say(f"Decoding {t.name} ({kind}) [{i + 1}/{len(info.tensors)}]")
+            np_dtype = np.float16 if dtype == "float16" else np.float32
+            w = mx.array(ggml_dequant.dequantize(raw, kind, t.shape, np_dtype)).astype(
+                getattr(mx, dtype)
+            )
+            mbase = name.rpartition(".")[0]
+            if bits and len(t.shape) == 2 and t.shape[-1] % group_size == 0:
+                q, scales, biases = mx.quantize(w, group_size=group_size, bits=bits)
+                weights.update({name: q, f"{mbase}.scales": scales, f"{mbase}.biases": biases})
+                layers[mbase] = (bits, group_size)
+                mx.eval(q, scales, biases)
+            else:
+                weights[name] = w
+                mx.eval(w)
+        elif kind in QUANT_BITS:
+            q, scales, biases = ggml_dequant.mlx_triplet(raw, kind, t.shape)
+            mbase = name.rpartition(".")[0]
+            weights[name] = mx.array(q)
+            weights[f"{mbase}.scales"] = mx.array(scales)
+            weights[f"{mbase}.biases"] = mx.array(biases)
+        elif kind == "BF16":
+            weights[name] = mx.array(np.array(raw.view("<u2"))).view(mx.bfloat16).reshape(t.shape)
+        else:
+            weights[name] = mx.array(np.array(raw.view("<f4" if kind == "F32" else "<f2"))).reshape(
+                t.shape
+            )
+    return weights, {"kinds": [k for k, _ in kinds.most_common()], "dtype": dtype,
+                     "bits": bits, "group_size": group_size, "layers": layers}  # fmt: skip
+
+
+def _conversion_note(converted: dict[str, Any]) -> str:
+    """What happened to the tensors MLX has no exact form for, e.g. "Q4_K, Q6_K tensors
+    dequantized to float16" or "... requantized to MLX 4-bit affine (group size 64)"."""
+    if converted["bits"]:
+        gs = converted["group_size"]
+        done = f"requantized to MLX {converted['bits']}-bit affine (group size {gs})"
+    else:
+        done = f"dequantized to {converted['dtype']}"
+    return f"{', '.join(converted['kinds'])} tensors {done}"
+
+
+def _quantization(
+    info: GGUFFile, names: dict[str, str | None], converted: dict[str, Any] | None = None
+) -> tuple[dict | None, str]:
     """mlx-lm's "quantization" config: the commonest bits as default, exceptions per layer."""
-    layers: dict[str, int | None] = {}
+    requantized = converted["layers"] if converted else {}
+    layers: dict[str, tuple[int, int] | None] = {}
     for t in info.tensors:
         name = names[t.name]
         if name and name.endswith(".weight") and len(t.shape) == 2:
-            layers[name.rpartition(".")[0]] = QUANT_BITS.get(t.type_name)
+            path = name.rpartition(".")[0]
+            b = QUANT_BITS.get(t.type_name)
+            layers[path] = (b, GROUP_SIZE) if b else requantized.get(path)
+    note = _conversion_note(converted) if converted else ""
     counts = Counter(b for b in layers.values() if b)
     if not counts:
         dtypes = sorted({t.type_name for t in info.tensors if len(t.shape) == 2})
-        return None, f"{info.file_type}: not quantized ({'/'.join(dtypes)} weights)"
-    bits = counts.most_common(1)[0][0]
-    quant: dict[str, Any] = {"group_size": GROUP_SIZE, "bits": bits, "mode": "affine"}
+        plain = f"not quantized ({'/'.join(dtypes)} weights)"
+        return None, f"{info.file_type}: {note or plain}"
+    bits, gs = counts.most_common(1)[0][0]
+    quant: dict[str, Any] = {"group_size": gs, "bits": bits, "mode": "affine"}
     others = []
-    for path, b in layers.items():
-        if b != bits:
-            quant[path] = {"group_size": GROUP_SIZE, "bits": b, "mode": "affine"} if b else False
-            others.append(f"{path.rpartition('.')[2]} {f'{b}-bit' if b else 'unquantized'}")
+    for path, bg in layers.items():
+        if bg != (bits, gs):
+            quant[path] = {"group_size": bg[1], "bits": bg[0], "mode": "affine"} if bg else False
+            kind = f"{bg[0]}-bit" + (f" group size {bg[1]}" if bg[1] != gs else "") if bg else ""
+            others.append(f"{path.rpartition('.')[2]} {kind or 'unquantized'}")
     detail = f" (except {', '.join(sorted(set(others)))})" if others else ""
-    return quant, f"{info.file_type}: MLX {bits}-bit affine, group size {GROUP_SIZE}{detail}"
+    desc = f"{info.file_type}: MLX {bits}-bit affine, group size {gs}{detail}"
+    return quant, f"{desc}; {note}" if note else desc
 
 
 def _write_weights(folder: Path, weights: dict[str, Any]) -> list[str]:
