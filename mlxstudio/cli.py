@@ -48,7 +48,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif stage == "pretrain":
         from mlxstudio.core.train.pretrain import run_pretrain as run
     try:
-        result = run(cfg, log=_progress, events_stream=stream, resume_dir=resume)
+        from mlxstudio.core.train.console import printer
+
+        watch = None if stream is not None else printer()  # people read lines, programs @event
+        result = run(cfg, watch, log=_progress, events_stream=stream, resume_dir=resume)
     finally:  # MLX-Pretrain's metadata.json and log, for a run started from its config
         export_run_files(cfg.adapter_path if cfg is not None else resume)
     if os.environ.get("MLX_RANK", "0") != "0":

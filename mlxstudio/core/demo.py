@@ -8,6 +8,7 @@ from mlxstudio.core import paths
 from mlxstudio.core.config import load_config
 from mlxstudio.core.generate import answer, load_for_inference
 from mlxstudio.core.models.demo import install_demo
+from mlxstudio.core.train.console import printer
 from mlxstudio.core.train.sft import RunResult, run_sft
 
 DEMO_QUESTION = "What is the capital of Japan?"  # held out: in test.jsonl, not train.jsonl
@@ -28,7 +29,10 @@ def run_demo(iters: int | None = None, log: Callable[[str], None] = print) -> Ru
 
     losses: list[tuple[int, float]] = []
 
+    show = printer(log)
+
     def on_event(event: dict) -> None:
+        show(event)
         if event["event"] == "train":
             losses.append((event["step"], event["train_loss"]))
 
