@@ -21,15 +21,23 @@ class WizardState(QObject):
         self.data_dir: Path | None = None
         self.model_path: Path | None = None
         self.run_dir: Path | None = None
+        # tokens in the dataset's longest example (from the Data page's token statistics):
+        # batches are padded to it, not to max_seq_length, so memory depends on it
+        self.longest_example: int | None = None
 
     def set_data(self, folder: Path | None) -> None:
         self.data_dir = folder
+        self.longest_example = None
         self.config = replace(self.config, data=str(folder) if folder else "")
         self.changed.emit()
 
     def set_model(self, path: Path | None) -> None:
         self.model_path = path
         self.config = replace(self.config, model=str(path) if path else "")
+        self.changed.emit()
+
+    def set_longest_example(self, tokens: int | None) -> None:
+        self.longest_example = tokens
         self.changed.emit()
 
     def update_config(self, **values) -> None:

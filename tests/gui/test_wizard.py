@@ -121,3 +121,17 @@ def test_tray_status_line():
         "demo · step 20/40 · loss 0.412 · ETA 1m 05s"
     )
     assert status_text("", 0, 0, float("nan"), -1, False) == "No training run"
+
+
+def test_memory_estimate_uses_the_longest_example(window, qtbot, chat_data, installed_tiny):
+    window.data_page.open_path(chat_data)
+    qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=30_000)
+    window.go(1)
+    window.model_page.refresh()
+    window.model_page.table.selectRow(0)
+    qtbot.waitUntil(lambda: window.state.longest_example is not None, timeout=60_000)
+    longest = window.state.longest_example
+    assert 5 < longest < 100  # "What is 7 plus 7?" as a ChatML conversation
+    assert "median" in window.data_page.token_info.text()
+    window.model_page.update_estimate()
+    assert f"{longest} tokens (your longest example)" in window.model_page.gauge.headline.text()

@@ -75,6 +75,8 @@ class DataPage(Page):
         self.report = None
         self.stats_for: tuple | None = None
 
+        # A model chosen later (Model page) is when token lengths can be measured.
+        state.changed.connect(self.enter)
         self.zone = DropZone("Drop data files or a folder here")
         self.zone.dropped.connect(self.open_paths)
         files = QPushButton("Choose files…")
@@ -195,6 +197,11 @@ class DataPage(Page):
         self.info.setText(f"Checking {', '.join(p.name for p in self.inputs)}…")
         inputs = self.inputs
         self._start(lambda progress: self._check(inputs, progress), self._checked)
+
+    def _data_files(self) -> list[Path]:
+        if len(self.inputs) == 1 and is_dataset_folder(self.inputs[0]):
+            return split_files(self.inputs[0])
+        return list(self.inputs)
 
     @staticmethod
     def _check(inputs: list[Path], progress) -> tuple:
@@ -323,11 +330,12 @@ class DataPage(Page):
         model = self.state.model_path
         if not model or not self.inputs or self.report is None or not self.report.records:
             return
-        key = (str(model), tuple(map(str, self.inputs)), self.state.config.max_seq_length)
+        # Lengths depend on the model's tokenizer and the data, not on the settings.
+        key = (str(model), tuple(map(str, self.inputs)))
         if key == self.stats_for or (self.stats_task and self.stats_task.isRunning()):
             return
         self.stats_for = key
-        inputs, limit = list(self.inputs), self.state.config.max_seq_length
+        inputs, limit = self._data_files(), self.state.config.max_seq_length
         self.token_info.setText(f"Measuring token lengths with {model.name}…")
         self.stats_task = TaskThread(
             lambda progress: token_stats(inputs, model, max_seq_length=limit), parent=self
@@ -338,6 +346,8 @@ class DataPage(Page):
 
     def _stats(self, report) -> None:
         stats = report.total
+        if stats.records:
+            self.state.set_longest_example(int(stats.max))
         self.histogram.show_stats(stats)
         self.token_info.setText(
             f"{stats.records:,} examples · median {stats.median:.0f} tokens · longest "

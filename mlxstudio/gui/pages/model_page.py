@@ -4,6 +4,7 @@ the training-memory gauge that follows the LoRA settings."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -234,6 +235,9 @@ class ModelPage(Page):
         try:
             shape = ModelShape.from_folder(Path(folder))
             settings = TrainSettings.from_run_config(self.state.config)
+            longest = self.state.longest_example
+            if longest and longest < settings.max_seq_length:  # rows pad to the longest
+                settings = replace(settings, max_seq_length=longest)
             self.estimate = estimate(shape, settings, self.memory_gb)
         except (UserError, KeyError, ValueError) as err:
             self.estimate = None
@@ -243,7 +247,8 @@ class ModelPage(Page):
         layers = "all" if cfg.num_layers < 0 else cfg.num_layers
         what = (
             f"{cfg.fine_tune_type}, rank {settings.rank}, {layers} layers, batch "
-            f"{cfg.batch_size}, {cfg.max_seq_length} tokens"
+            f"{cfg.batch_size}, {settings.max_seq_length} tokens"
+            + (" (your longest example)" if settings.max_seq_length < cfg.max_seq_length else "")
             + (", checkpointing" if cfg.grad_checkpoint else "")
         )
         self.gauge.show_estimate(self.estimate, what)

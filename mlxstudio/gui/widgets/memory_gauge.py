@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from mlxstudio.core.models.memory import MemoryEstimate
 
@@ -50,6 +50,9 @@ class MemoryGauge(QWidget):
         self.detail = QLabel()
         self.detail.setObjectName("Hint")
         self.detail.setWordWrap(True)
+        # A wrapped label must keep its height; the table above is what gives way.
+        self.detail.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self.detail.setMinimumHeight(self.detail.fontMetrics().lineSpacing() * 2)
         self.verdict = "unknown"
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 4)
