@@ -95,7 +95,7 @@ def test_stop_then_resume_to_the_end(window, qtbot, chat_data, installed_tiny):
     qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=30_000)
     window.state.set_model(installed_tiny)
     window.state.update_config(
-        iters=40,
+        iters=200,
         num_layers=2,
         steps_per_eval=10,
         save_every=5,
@@ -108,8 +108,9 @@ def test_stop_then_resume_to_the_end(window, qtbot, chat_data, installed_tiny):
     train.name_edit.setText("resumable")
     train.start()
     qtbot.waitUntil(lambda: train.step >= 10, timeout=180_000)
-    train.stop()
+    train.stop()  # 200 steps: far from done, however fast this machine is
     qtbot.waitUntil(lambda: not train.is_running(), timeout=120_000)
+    assert "stopped" in train.summary.text(), train.summary.text()
     assert train.resume_button.isVisible(), "a stopped run with checkpoints can be resumed"
     stopped_at = train.step
     train.resume_button.click()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import write_jsonl
+from rl_helpers import write_jsonl
 
 from mlxstudio.core import runs
 from mlxstudio.core.errors import UserError

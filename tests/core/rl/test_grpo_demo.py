@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import write_jsonl
+from rl_helpers import write_jsonl
 
 from mlxstudio.core import runs
 from mlxstudio.core.config import RunConfig

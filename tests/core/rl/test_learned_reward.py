@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ANIMALS, COLOURS, write_jsonl
+from rl_helpers import ANIMALS, COLOURS, write_jsonl
 
 from mlxstudio.core import runs
 from mlxstudio.core.errors import UserError
@@ -35,7 +35,7 @@ def marker_records(animals: list[str], colours: list[str]) -> list[dict]:
 @pytest.fixture(scope="module")
 def reward_run(tiny_model, tmp_path_factory):
     """One trained reward run shared by the tests of this module (training is the slow part)."""
-    from conftest import rl_config
+    from rl_helpers import rl_config
 
     tmp = tmp_path_factory.mktemp("reward")
     data = tmp / "data"
@@ -138,7 +138,7 @@ def test_bad_run_dir_is_a_one_line_user_error(tmp_path, broken):
 
 
 def test_bad_pair_is_named_before_a_run_exists(tmp_path, tiny_model, studio_home):
-    from conftest import rl_config
+    from rl_helpers import rl_config
 
     data = write_jsonl(
         tmp_path / "p.jsonl",
