@@ -119,7 +119,7 @@ def _train_distributed(args: argparse.Namespace) -> int:
         print("mlxstudio: error: the ranks ended without a result", file=sys.stderr)
         return events.EXIT_CRASH
     print(f"Run {outcome.status} at step {outcome.step}: {outcome.run_dir}", flush=True)
-    from mlxstudio.core.train.sft import EXIT_CODES
+    from mlxstudio.core.train.job import EXIT_CODES
 
     return EXIT_CODES.get(outcome.status, events.EXIT_CRASH)
 

@@ -44,24 +44,24 @@ def preference_loss(kind: str, beta: float, pol, ref, lengths):
     return loss, beta * (pc - rc), beta * (pr - rr)
 
 
+def encode_pair(tokenizer, pair: Pair) -> tuple:
+    """(prompt, chosen, rejected) token lists, as the model reads them."""
+    return (
+        encode_prompt(tokenizer, pair.prompt),
+        encode_response(tokenizer, pair.chosen),
+        encode_response(tokenizer, pair.rejected),
+    )
+
+
 class DPOTrainer:
     train_event = ev.PreferenceTrain
 
     def __init__(self, model, tokenizer, optimizer, cfg: RunConfig, train, valid, reference):
         self.model, self.cfg = model, cfg
         self.reference: Reference = reference
-        self.train = [self._encode(tokenizer, p) for p in train]
-        self.valid = [self._encode(tokenizer, p) for p in valid]
+        self.train = [encode_pair(tokenizer, p) for p in train]
+        self.valid = [encode_pair(tokenizer, p) for p in valid]
         self._update = make_update(model, optimizer, self._loss, cfg.grad_clip)
-
-    @staticmethod
-    def _encode(tokenizer, pair: Pair):
-        prompt = encode_prompt(tokenizer, pair.prompt)
-        return (
-            prompt,
-            encode_response(tokenizer, pair.chosen),
-            encode_response(tokenizer, pair.rejected),
-        )
 
     def _batch(self, examples):
         rows = [(p, c) for p, c, _ in examples] + [(p, r) for p, _, r in examples]

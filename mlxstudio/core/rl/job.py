@@ -21,11 +21,10 @@ from mlxstudio.core.rl import data as rl_data
 from mlxstudio.core.rl.loop import RecordPlan, RLLoop
 from mlxstudio.core.rl.reference import Reference
 from mlxstudio.core.rl.rewards import BUILTINS, RewardError, load_reward_model, score, split_spec
-from mlxstudio.core.train import checkpoint as ckpt
 from mlxstudio.core.train import events as ev
 from mlxstudio.core.train.control import Control
-from mlxstudio.core.train.job import Failed, RunResult, open_run, supervise
-from mlxstudio.core.train.loop import Diverged, LoopState, is_out_of_memory
+from mlxstudio.core.train.job import Failed, RunResult, open_run, restore, supervise
+from mlxstudio.core.train.loop import Diverged, is_out_of_memory
 from mlxstudio.core.train.sft import _oom_message, _prepare_model, resolve_run_dir
 from mlxstudio.core.train.trainable import (
     adapter_file,
@@ -184,19 +183,8 @@ def _train(
     write_adapter_config(run_dir, cfg)
     optimizer = build_optimizer(cfg)
     trainer, n_train = _trainer(cfg, model, tokenizer, optimizer, reference)
+    loaded, _grads = restore(run_dir, model, optimizer, box, emitter, log, resuming)
     state = box.state
-    loaded = None
-    if resuming:
-        warn = lambda m: emitter.emit(ev.Warning(message=m))  # noqa: E731
-        loaded = ckpt.latest_checkpoint(run_dir, warn=warn)
-        if loaded is None:
-            warn("no usable checkpoint in the run; starting again from step 0")
-    if loaded is not None:
-        model.load_weights(list(loaded.adapters.items()), strict=False)
-        optimizer.state = loaded.optimizer
-        state = box.state = LoopState.from_checkpoint(loaded)
-        emitter.elapsed_before = float(loaded.state.get("elapsed_s", 0.0))
-        log(f"Resuming from the checkpoint of step {state.step}")
     emitter.emit(
         ev.Start(
             run_dir=str(run_dir),

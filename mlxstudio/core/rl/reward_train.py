@@ -27,6 +27,7 @@ from mlxstudio.core.errors import UserError
 from mlxstudio.core.models.local import resolve_model
 from mlxstudio.core.rl import data as rl_data
 from mlxstudio.core.rl.data import Pair
+from mlxstudio.core.rl.dpo import encode_pair
 from mlxstudio.core.rl.job import _from_sft_run
 from mlxstudio.core.rl.logprobs import collate, encode_prompt, encode_response
 from mlxstudio.core.rl.loop import RecordPlan, RLLoop
@@ -34,8 +35,8 @@ from mlxstudio.core.rl.update import make_update
 from mlxstudio.core.train import checkpoint as ckpt
 from mlxstudio.core.train import events as ev
 from mlxstudio.core.train.control import Control
-from mlxstudio.core.train.job import Failed, RunResult, open_run, supervise
-from mlxstudio.core.train.loop import Diverged, LoopState, is_out_of_memory
+from mlxstudio.core.train.job import Failed, RunResult, open_run, restore, supervise
+from mlxstudio.core.train.loop import Diverged, is_out_of_memory
 from mlxstudio.core.train.sft import _oom_message, _prepare_model, resolve_run_dir
 from mlxstudio.core.train.trainable import (
     adapter_file,
@@ -131,18 +132,9 @@ class RewardTrainer:
 
     def __init__(self, model, tokenizer, optimizer, cfg: RunConfig, train, valid):
         self.model, self.cfg = model, cfg
-        self.train = [self._encode(tokenizer, p) for p in train]
-        self.valid = [self._encode(tokenizer, p) for p in valid]
+        self.train = [encode_pair(tokenizer, p) for p in train]
+        self.valid = [encode_pair(tokenizer, p) for p in valid]
         self._update = make_update(model, optimizer, self._loss, cfg.grad_clip)
-
-    @staticmethod
-    def _encode(tokenizer, pair: Pair):
-        prompt = encode_prompt(tokenizer, pair.prompt)
-        return (
-            prompt,
-            encode_response(tokenizer, pair.chosen),
-            encode_response(tokenizer, pair.rejected),
-        )
 
     def _batch(self, examples):
         rows = [(p, c) for p, c, _ in examples] + [(p, r) for p, _, r in examples]
@@ -322,19 +314,8 @@ def _train(
     optimizer = build_optimizer(cfg)
     train, valid = read_data(cfg)
     trainer = RewardTrainer(model, tokenizer, optimizer, cfg, train, valid)
+    loaded, _grads = restore(run_dir, model, optimizer, box, emitter, log, resuming)
     state = box.state
-    loaded = None
-    if resuming:
-        warn = lambda m: emitter.emit(ev.Warning(message=m))  # noqa: E731
-        loaded = ckpt.latest_checkpoint(run_dir, warn=warn)
-        if loaded is None:
-            warn("no usable checkpoint in the run; starting again from step 0")
-    if loaded is not None:
-        model.load_weights(list(loaded.adapters.items()), strict=False)
-        optimizer.state = loaded.optimizer
-        state = box.state = LoopState.from_checkpoint(loaded)
-        emitter.elapsed_before = float(loaded.state.get("elapsed_s", 0.0))
-        log(f"Resuming from the checkpoint of step {state.step}")
     emitter.emit(
         ev.Start(
             run_dir=str(run_dir),

@@ -87,6 +87,41 @@ def open_run(
         raise
 
 
+def restore(
+    run_dir: Path,
+    model,
+    optimizer,
+    box: types.SimpleNamespace,
+    emitter: ev.Emitter,
+    log: Callable[[str], None],
+    resuming: bool,
+):
+    """Load the run's last good checkpoint into model and optimizer when resuming.
+
+    Returns (checkpoint or None, half-accumulated gradients or None); box.state follows."""
+    from mlx.utils import tree_map_with_path
+
+    from mlxstudio.core.train import checkpoint as ckpt
+
+    if not resuming:
+        return None, None
+    warn = lambda m: emitter.emit(ev.Warning(message=m))  # noqa: E731
+    loaded = ckpt.latest_checkpoint(run_dir, warn=warn)
+    if loaded is None:
+        warn("no usable checkpoint in the run; starting again from step 0")
+        return None, None
+    model.load_weights(list(loaded.adapters.items()), strict=False)
+    optimizer.state = loaded.optimizer
+    grads = None
+    if loaded.gradients:  # back into the shape of the model's gradient tree
+        flat = loaded.gradients
+        grads = tree_map_with_path(lambda k, _: flat[k], model.trainable_parameters())
+    box.state = LoopState.from_checkpoint(loaded)
+    emitter.elapsed_before = float(loaded.state.get("elapsed_s", 0.0))
+    log(f"Resuming from the checkpoint of step {box.state.step}")
+    return loaded, grads
+
+
 def finish(
     run_dir: Path, emitter: ev.Emitter, status: str, state: LoopState, writes: bool = True
 ) -> None:

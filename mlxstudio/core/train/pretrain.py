@@ -29,15 +29,14 @@ import numpy as np
 from mlxstudio.core import runs
 from mlxstudio.core.config import RunConfig, dump_config
 from mlxstudio.core.errors import UserError
-from mlxstudio.core.train import checkpoint as ckpt
 from mlxstudio.core.train import events as ev
 from mlxstudio.core.train.batches import BatchPlan
 from mlxstudio.core.train.control import Control
 from mlxstudio.core.train.corpus import Corpus, Windows, corpus_files, prepare_corpus
 
 # The job wrapper (status, run.json, final event) is shared with fine-tuning.
-from mlxstudio.core.train.job import Failed, RunResult, open_run, supervise
-from mlxstudio.core.train.loop import Diverged, Loop, LoopState, is_out_of_memory
+from mlxstudio.core.train.job import Failed, RunResult, open_run, restore, supervise
+from mlxstudio.core.train.loop import Diverged, Loop, is_out_of_memory
 from mlxstudio.core.train.trainable import build_optimizer
 
 WEIGHTS = "model.safetensors"
@@ -184,7 +183,7 @@ def _train(
     resuming: bool,
 ) -> str:
     import mlx.core as mx
-    from mlx.utils import tree_flatten, tree_map_with_path
+    from mlx.utils import tree_flatten
     from mlx_lm.models import llama
 
     np.random.seed(cfg.seed)
@@ -202,21 +201,8 @@ def _train(
     size = sum(v.size for _, v in tree_flatten(model.parameters()))
     log(f"Model: llama, {size / 1e6:.2f}M parameters, vocabulary {config['vocab_size']}")
     optimizer = build_optimizer(cfg)
-    state, grads, loaded = box.state, None, None
-    if resuming:
-        warn = lambda m: emitter.emit(ev.Warning(message=m))  # noqa: E731
-        loaded = ckpt.latest_checkpoint(run_dir, warn=warn)
-        if loaded is None:
-            warn("no usable checkpoint in the run; starting again from step 0")
-    if loaded is not None:
-        model.load_weights(list(loaded.adapters.items()), strict=False)
-        optimizer.state = loaded.optimizer
-        if loaded.gradients:
-            flat = loaded.gradients
-            grads = tree_map_with_path(lambda k, _: flat[k], model.trainable_parameters())
-        state = box.state = LoopState.from_checkpoint(loaded)
-        emitter.elapsed_before = float(loaded.state.get("elapsed_s", 0.0))
-        log(f"Resuming from the checkpoint of step {state.step}")
+    loaded, grads = restore(run_dir, model, optimizer, box, emitter, log, resuming)
+    state = box.state
     emitter.emit(
         ev.Start(
             run_dir=str(run_dir),

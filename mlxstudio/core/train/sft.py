@@ -18,20 +18,19 @@ from mlxstudio.core.distributed import World
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.models.local import resolve_model
 from mlxstudio.core.platform import compute_dtype_name
-from mlxstudio.core.train import checkpoint as ckpt
 from mlxstudio.core.train import events as ev
 from mlxstudio.core.train.batches import BatchPlan, check_packable
 from mlxstudio.core.train.control import Control
 from mlxstudio.core.train.data_check import check_data_folder
-from mlxstudio.core.train.job import (  # noqa: F401 (RunResult, EXIT_CODES: public here too)
-    EXIT_CODES,
+from mlxstudio.core.train.job import (
     Failed,
     RunResult,
     open_run,
     quiet,
+    restore,  # noqa: F401 (RunResult, EXIT_CODES: public here too)
     supervise,
 )
-from mlxstudio.core.train.loop import Diverged, Loop, LoopState, is_out_of_memory
+from mlxstudio.core.train.loop import Diverged, Loop, is_out_of_memory
 from mlxstudio.core.train.samples import make_sampler
 from mlxstudio.core.train.trainable import (
     adapter_file,
@@ -152,7 +151,6 @@ def _train(
 ) -> str:
     import mlx.core as mx
     import numpy as np
-    from mlx.utils import tree_map_with_path
     from mlx_lm.tuner.datasets import CacheDataset, load_dataset
     from mlx_lm.tuner.trainer import evaluate
     from mlx_lm.utils import load
@@ -178,22 +176,8 @@ def _train(
         if rank.is_main:
             write_adapter_config(run_dir, cfg)
         optimizer = build_optimizer(cfg)
-        grads = None
-        loaded = None
-        if resuming:
-            warn = lambda m: emitter.emit(ev.Warning(message=m))  # noqa: E731
-            loaded = ckpt.latest_checkpoint(run_dir, warn=warn)
-            if loaded is None:
-                warn("no usable checkpoint in the run; starting again from step 0")
-        if loaded is not None:
-            model.load_weights(list(loaded.adapters.items()), strict=False)
-            optimizer.state = loaded.optimizer
-            if loaded.gradients:  # back into the shape of the model's gradient tree
-                flat = loaded.gradients
-                grads = tree_map_with_path(lambda k, _: flat[k], model.trainable_parameters())
-            state = box.state = LoopState.from_checkpoint(loaded)
-            emitter.elapsed_before = float(loaded.state.get("elapsed_s", 0.0))
-            log(f"Resuming from the checkpoint of step {state.step}")
+        loaded, grads = restore(run_dir, model, optimizer, box, emitter, log, resuming)
+        state = box.state
         emitter.emit(
             ev.Start(
                 run_dir=str(run_dir),

@@ -151,36 +151,26 @@ class LoraPage(Page):
                 if hasattr(widget, sig):
                     getattr(widget, sig).connect(self._edited)
 
-        method = QFormLayout()
-        for key, label in (
+        method = self._form(
             ("fine_tune_type", "Method"),
             ("num_layers", "Layers"),
             ("rank", "Rank"),
             ("scale", "Scale"),
             ("dropout", "Dropout"),
-        ):
-            method.addRow(label, self.w[key])
-        training = QFormLayout()
-        for key, label in (
+        )
+        training = self._form(
             ("learning_rate", "Learning rate"),
             ("iters", "Steps"),
             ("batch_size", "Batch size"),
             ("max_seq_length", "Max tokens"),
             ("grad_accumulation_steps", "Accumulate"),
             ("optimizer", "Optimizer"),
-        ):
-            training.addRow(label, self.w[key])
-        extra = QFormLayout()
-        for key, label in (
-            ("steps_per_eval", "Validate every"),
-            ("save_every", "Save every"),
-            ("seed", "Seed"),
-        ):
-            extra.addRow(label, self.w[key])
+        )
+        extra = self._form(
+            ("steps_per_eval", "Validate every"), ("save_every", "Save every"), ("seed", "Seed")
+        )
         extra.addRow(self.w["mask_prompt"])
         extra.addRow(self.w["grad_checkpoint"])
-        for form in (method, training, extra):
-            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         self.w["learning_rate"].setMaximumWidth(120)
         groups = QHBoxLayout()
         for title, form in (("Method", method), ("Training", training), ("Run", extra)):
@@ -197,6 +187,13 @@ class LoraPage(Page):
         layout.addWidget(self.message)
         layout.addStretch(1)
         self.load_from_state()
+
+    def _form(self, *rows: tuple[str, str]) -> QFormLayout:
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        for key, label in rows:
+            form.addRow(label, self.w[key])
+        return form
 
     def load_from_state(self) -> None:
         cfg, lora = self.state.config, self.state.config.lora_parameters
