@@ -7,6 +7,7 @@ import itertools
 import time
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDoubleSpinBox,
@@ -109,6 +110,8 @@ class DataPage(Page):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.problem_list = QListWidget()
+        self.problem_list.setWordWrap(True)  # long file:line messages wrap, no sideways scroll
+        self.problem_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.problem_list.currentItemChanged.connect(self._show_problem)
         self.problem_detail = QLabel()
         self.problem_detail.setWordWrap(True)

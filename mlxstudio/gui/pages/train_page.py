@@ -84,6 +84,8 @@ class TrainPage(Page):
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)  # an unset bar draws no text at all
         self.progress.setFormat("Not started")
         self.summary = QLabel("Press Start to fine-tune the model on your data.")
         self.summary.setObjectName("Hint")
