@@ -59,7 +59,7 @@ def test_wizard_on_the_demo_model(qtbot, studio_home):
         assert serve.url, serve.server_log.toPlainText()
         serve.question.setText("What is the capital of France?")
         serve.send()
-        qtbot.waitUntil(lambda: not serve.worker.isRunning(), timeout=300_000)
+        qtbot.waitUntil(lambda: not serve.is_answering(), timeout=300_000)
         assert serve.answer.strip()
         screenshot(window, "e2e-demo-chat")
     finally:

@@ -59,7 +59,7 @@ def test_train_stop_serve_chat(window, qtbot, chat_data, installed_tiny):
     serve.system.setText("You are terse.")
     serve.question.setText("What is 2 plus 2?")
     serve.send()
-    qtbot.waitUntil(lambda: not serve.worker.isRunning(), timeout=120_000)
+    qtbot.waitUntil(lambda: not serve.is_answering(), timeout=120_000)
     assert serve.answer.strip(), serve.transcript.toPlainText()
     assert serve.history[0] == {"role": "system", "content": "You are terse."}
     assert serve.history[-1]["role"] == "assistant"

@@ -73,7 +73,7 @@ def test_chat_with_key_tokens_per_second_and_saved_prompts(window, page, qtbot):
     for question in ("What is 2 plus 2?", "And 3 plus 3?"):
         page.question.setText(question)
         page.send()
-        qtbot.waitUntil(lambda: not page.worker.isRunning(), timeout=120_000)
+        qtbot.waitUntil(lambda: not page.is_answering(), timeout=120_000)
         assert page.answer.strip(), page.transcript.toPlainText()
     roles = [m["role"] for m in page.history]
     assert roles == ["system", "user", "assistant", "user", "assistant"]

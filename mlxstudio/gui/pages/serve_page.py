@@ -45,6 +45,7 @@ class ServePage(Page):
         self.job.ready.connect(self._server_ready)
         self.job.ended.connect(self._server_ended)
         self.worker: ChatWorker | None = None
+        self._answering = False  # until the window has taken the whole answer in
         self.history: list[dict] = []
         self.answer = ""
 
@@ -287,6 +288,7 @@ class ServePage(Page):
         self.transcript.setTextCursor(cursor)
         self.speed.setText("Thinking…")
         self._asked = (text, settings, time.strftime("%H:%M:%S"))
+        self._answering = True
         self.worker.start()
         self._controls()
 
@@ -300,7 +302,13 @@ class ServePage(Page):
     def _failed(self, message: str) -> None:
         self.transcript.append(f"<p><i>{_html(message)}</i></p>")
 
+    def is_answering(self) -> bool:
+        """True from Send until the answer's last piece and its end have reached the window
+        (the thread ends a moment before its queued signals are handled)."""
+        return self._answering
+
     def _answer_done(self) -> None:
+        self._answering = False
         worker = self.worker
         if self.answer and worker is not None:
             self.history.append({"role": "assistant", "content": self.answer})

@@ -52,6 +52,7 @@ class TrainPage(Page):
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
         self.job: JobThread | None = None
+        self._ended = True
         self.run_name = ""
         self.total = 0
         self.step = 0
@@ -138,7 +139,9 @@ class TrainPage(Page):
         self.pause_button.setText("Continue" if self.paused else "Pause")
 
     def is_running(self) -> bool:
-        return self.job is not None and self.job.isRunning()
+        """From Start until the page has handled the job's end (the thread can finish a
+        moment before its queued `ended` signal reaches the window)."""
+        return self.job is not None and (self.job.isRunning() or not self._ended)
 
     def problems(self) -> list[str]:
         missing = []
@@ -216,6 +219,7 @@ class TrainPage(Page):
         self.job.event.connect(self.on_event)
         self.job.log.connect(self.log.appendPlainText)
         self.job.ended.connect(self.on_ended)
+        self._ended = False
         self.job.start()
         self._buttons(running=True)
         self._emit_status()
@@ -227,7 +231,7 @@ class TrainPage(Page):
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
         """Stop a running job and wait for it to save; kill it if it does not end in time."""
-        if not self.is_running():
+        if self.job is None or not self.job.isRunning():
             return
         self.job.stop()
         if not self.job.wait(timeout_ms):
@@ -276,6 +280,7 @@ class TrainPage(Page):
         return elapsed / done * (self.total - self.step)
 
     def on_ended(self, code: int, error: str) -> None:
+        self._ended = True
         outcome = {0: "completed", 130: "stopped"}.get(code, "failed")
         message = f"Run {self.run_name} {outcome}"
         if code < 0:  # killed by a signal: MLX aborts this way when memory runs out
