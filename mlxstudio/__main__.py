@@ -1,3 +1,4 @@
 from mlxstudio.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when multiprocessing's spawn re-imports it
+    raise SystemExit(main())

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
@@ -42,6 +43,7 @@ class JobThread(QThread):
         self.env = env
         self.process: subprocess.Popen | None = None
         self._last_error = ""
+        self._terminate_grace: float | None = None  # asked before the child existed
 
     def run(self) -> None:
         env = with_fast_blas(dict(os.environ, **(self.env or {})))
@@ -61,6 +63,8 @@ class JobThread(QThread):
         except OSError as err:
             self.ended.emit(-1, f"could not start the job: {err}")
             return
+        if self._terminate_grace is not None:
+            self.stop_with_grace(self._terminate_grace)
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self._handle(line.rstrip("\n"))
@@ -99,3 +103,26 @@ class JobThread(QThread):
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
+
+    def stop_with_grace(self, grace_s: float = 5.0) -> None:
+        """End the job for good: SIGTERM now, SIGKILL if it still runs after grace_s.
+
+        For jobs with nothing to save (a server). stop() is not enough there: a child of
+        an app started with SIGINT ignored inherits the ignore and would run on. The kill
+        is timed by a plain thread, so it happens even while no event loop runs.
+        """
+        process = self.process
+        if process is None:
+            self._terminate_grace = grace_s  # run() ends it as soon as it starts
+            return
+        if process.poll() is not None:
+            return
+        process.terminate()
+        timer = threading.Timer(grace_s, _kill_if_alive, args=(process,))
+        timer.daemon = True
+        timer.start()
+
+
+def _kill_if_alive(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()

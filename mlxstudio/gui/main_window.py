@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -20,9 +20,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mlxstudio.core import paths
 from mlxstudio.file_types import role_of
+from mlxstudio.gui.icons import icon
 from mlxstudio.gui.pages.base import Page
 from mlxstudio.gui.pages.data_page import DataPage
+from mlxstudio.gui.pages.goal_page import GoalPage
 from mlxstudio.gui.pages.lora_page import LoraPage
 from mlxstudio.gui.pages.model_page import ModelPage
 from mlxstudio.gui.pages.serve_page import ServePage
@@ -33,35 +36,46 @@ from mlxstudio.gui.state import WizardState
 from mlxstudio.gui.tray import TrayStatus
 from mlxstudio.gui.widgets.drop_zone import dropped_paths
 
-HISTORY = "Run history"
+HISTORY = "history"
+# Page names, in wizard order; the sidebar's rows and go(name) use them.
+PAGES = ("goal", "data", "model", "settings", "train", "serve")
+WELCOMED = "welcomed"  # a file in the app's folder once the welcome was dismissed
+WELCOME = (
+    "<b>Welcome to MLX Studio.</b> Make a model your own in five steps: choose what it "
+    "should learn, drop your data, pick a base model, check the settings, train. Then chat "
+    "with it. Nothing here needs a terminal."
+)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, icon: QIcon | None = None) -> None:
+    def __init__(self, icon_: QIcon | None = None) -> None:
         super().__init__()
         self.setWindowTitle("MLX Studio")
-        self.resize(1100, 720)
+        self.resize(1180, 760)
         self.setAcceptDrops(True)
         self.state = WizardState()
+        self.goal_page = GoalPage(self.state)
         self.data_page = DataPage(self.state)
         self.model_page = ModelPage(self.state)
         self.lora_page = LoraPage(self.state)
         self.train_page = TrainPage(self.state)
         self.serve_page = ServePage(self.state)
         self.pages: list[Page] = [
+            self.goal_page,
             self.data_page,
             self.model_page,
             self.lora_page,
             self.train_page,
             self.serve_page,
         ]
+        self.visited: set[str] = set()
         self.history = RunHistory()
-        self.history.open_run.connect(self.open_run)
 
         self.steps = QListWidget()
-        for i, page in enumerate(self.pages, start=1):
-            self.steps.addItem(QListWidgetItem(f"{i}  {page.title}"))
-        self.steps.addItem(QListWidgetItem(f"    {HISTORY}"))
+        self.steps.setIconSize(QSize(18, 18))
+        for name, page in zip(PAGES, self.pages, strict=True):
+            self.steps.addItem(QListWidgetItem(icon(name), page.title))
+        self.steps.addItem(QListWidgetItem(icon(HISTORY), "Run history"))
         self.steps.currentRowChanged.connect(self._show)
         self.steps.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         sidebar = QFrame()
@@ -79,6 +93,7 @@ class MainWindow(QMainWindow):
         self.subtitle = QLabel()
         self.subtitle.setObjectName("PageSubtitle")
         self.subtitle.setWordWrap(True)
+        self.welcome = self._welcome()
         self.stack = QStackedWidget()
         for page in self.pages:
             self.stack.addWidget(page)
@@ -89,7 +104,8 @@ class MainWindow(QMainWindow):
         self.back_button = QPushButton("Back")
         self.next_button = QPushButton("Next")
         self.next_button.setDefault(True)
-        self.back_button.clicked.connect(lambda: self.go(self.steps.currentRow() - 1))
+        self.next_button.setProperty("primary", True)
+        self.back_button.clicked.connect(self.back)
         self.next_button.clicked.connect(self.next)
         footer = QHBoxLayout()
         footer.addWidget(self.problems, 1)
@@ -102,6 +118,7 @@ class MainWindow(QMainWindow):
         body.setSpacing(10)
         body.addWidget(self.title)
         body.addWidget(self.subtitle)
+        body.addWidget(self.welcome)
         body.addSpacing(6)
         body.addWidget(self.stack, 1)
         body.addLayout(footer)
@@ -114,38 +131,87 @@ class MainWindow(QMainWindow):
         row.addWidget(content, 1)
         self.setCentralWidget(root)
 
-        self.tray = TrayStatus(icon or QIcon(), self)
+        self.tray = TrayStatus(icon_ or QIcon(), self)
+        self._connect()
+        self._menus()
+        self.steps.setCurrentRow(0)
+
+    def _welcome(self) -> QFrame:
+        box = QFrame()
+        box.setObjectName("Welcome")
+        text = QLabel(WELCOME)
+        text.setWordWrap(True)
+        close = QPushButton("Got it")
+        close.clicked.connect(self.dismiss_welcome)
+        row = QHBoxLayout(box)
+        row.setContentsMargins(14, 10, 14, 10)
+        row.addWidget(text, 1)
+        row.addWidget(close)
+        box.setVisible(not (paths.home() / WELCOMED).exists())
+        return box
+
+    def _connect(self) -> None:
+        """What the pages ask of each other goes through here, by their public methods."""
+        self.goal_page.use_sample.connect(self._use_sample)
+        self.data_page.goal_requested.connect(self.goal_page.choose)
+        self.history.open_run.connect(self.open_run)
+        self.history.resume_run.connect(self.resume_run)
+        self.history.serve_run.connect(self.serve_run)
+        self.history.start_requested.connect(lambda: self.go("goal"))
         self.tray.stop_requested.connect(self.train_page.stop)
         self.tray.show_requested.connect(self.bring_to_front)
         self.train_page.status.connect(self.tray.update)
         self.train_page.run_ended.connect(self._run_ended)
         self.state.changed.connect(self._refresh_footer)
-        self._menus()
-        self.steps.setCurrentRow(0)
 
     def _menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        open_data = QAction("Open dataset…", self)
-        open_data.setShortcut(QKeySequence.StandardKey.Open)
-        open_data.triggered.connect(lambda: (self.go(0), self.data_page._choose()))
-        import_gguf = QAction("Import GGUF model…", self)
-        import_gguf.triggered.connect(lambda: (self.go(1), self.model_page._choose_gguf()))
-        settings_action = QAction("Settings…", self)
-        settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
-        settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)  # the app menu on macOS
-        settings_action.triggered.connect(self.open_settings)
-        quit_action = QAction("Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.quit)
-        for action in (open_data, import_gguf, settings_action, quit_action):
-            file_menu.addAction(action)
+        self.actions_by_name: dict[str, QAction] = {}
+
+        def add(menu, name: str, text: str, slot, shortcut=None, icon_name: str = "") -> None:
+            action = QAction(icon(icon_name) if icon_name else QIcon(), text, self)
+            if shortcut is not None:
+                action.setShortcut(shortcut)
+            action.triggered.connect(slot)
+            menu.addAction(action)
+            self.actions_by_name[name] = action
+
+        add(
+            file_menu,
+            "open_data",
+            "Open dataset…",
+            self.open_dataset,
+            QKeySequence.StandardKey.Open,
+            "open",
+        )
+        add(file_menu, "import_gguf", "Import GGUF model…", self.import_gguf, None, "import")
+        add(
+            file_menu,
+            "settings",
+            "Settings…",
+            self.open_settings,
+            QKeySequence.StandardKey.Preferences,
+            "preferences",
+        )
+        self.actions_by_name["settings"].setMenuRole(QAction.MenuRole.PreferencesRole)
+        add(file_menu, "quit", "Quit", self.quit, QKeySequence.StandardKey.Quit)
         run_menu = self.menuBar().addMenu("&Run")
-        start = QAction("Start training", self)
-        start.triggered.connect(lambda: (self.go(3), self.train_page.start()))
-        stop = QAction("Stop training", self)
-        stop.triggered.connect(self.train_page.stop)
-        run_menu.addAction(start)
-        run_menu.addAction(stop)
+        add(run_menu, "start", "Start training", self.start_training, None, "start")
+        add(run_menu, "stop", "Stop training", self.train_page.stop, None, "stop")
+        add(run_menu, "history", "Run history", lambda: self.go(HISTORY), None, "history")
+
+    # ---- menu actions
+    def open_dataset(self) -> None:
+        self.go("data")
+        self.data_page.choose_files()
+
+    def import_gguf(self) -> None:
+        self.go("model")
+        self.model_page.choose_gguf()
+
+    def start_training(self) -> None:
+        self.go("train")
+        self.train_page.start()
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self)
@@ -158,14 +224,31 @@ class MainWindow(QMainWindow):
         self.history.refresh()
         self.serve_page.port.setValue(default_port())
 
+    def dismiss_welcome(self) -> None:
+        self.welcome.hide()
+        paths.home().mkdir(parents=True, exist_ok=True)
+        (paths.home() / WELCOMED).touch()
+
     # ---- navigation
+    def current_name(self) -> str:
+        row = self.steps.currentRow()
+        return PAGES[row] if 0 <= row < len(PAGES) else HISTORY
+
     def current_page(self) -> Page | None:
         row = self.steps.currentRow()
         return self.pages[row] if 0 <= row < len(self.pages) else None
 
-    def go(self, index: int) -> None:
-        if 0 <= index <= len(self.pages):
-            self.steps.setCurrentRow(index)
+    def page(self, name: str) -> Page:
+        return self.pages[PAGES.index(name)]
+
+    def go(self, name: str) -> None:
+        """Show a page by name (one of PAGES, or 'history')."""
+        self.steps.setCurrentRow(len(PAGES) if name == HISTORY else PAGES.index(name))
+
+    def back(self) -> None:
+        row = self.steps.currentRow()
+        if 0 < row < len(PAGES):
+            self.go(PAGES[row - 1])
 
     def next(self) -> None:
         page = self.current_page()
@@ -173,57 +256,77 @@ class MainWindow(QMainWindow):
         if missing:
             self.problems.setText(" ".join(missing))
             return
-        self.go(self.steps.currentRow() + 1)
+        row = self.steps.currentRow()
+        if row + 1 < len(PAGES):
+            self.go(PAGES[row + 1])
 
     def _show(self, row: int) -> None:
         self.stack.setCurrentIndex(row)
-        if row < len(self.pages):
-            page = self.pages[row]
+        name = self.current_name()
+        self.visited.add(name)
+        self.welcome.setVisible(name == "goal" and not (paths.home() / WELCOMED).exists())
+        if name != HISTORY:
+            page = self.page(name)
             self.title.setText(page.title)
             self.subtitle.setText(page.subtitle)
             page.enter()
         else:
             self.history.refresh()
-            self.title.setText(HISTORY)
-            self.subtitle.setText("Every run, newest first. Double-click one to see its curves.")
+            self.title.setText("Run history")
+            self.subtitle.setText("Every run, newest first: open, resume, serve, export, compare.")
         self._refresh_footer()
 
     def _refresh_footer(self) -> None:
         row = self.steps.currentRow()
-        page = self.current_page()
         self.problems.setText("")
-        self.back_button.setEnabled(0 < row <= len(self.pages) - 1)
-        self.next_button.setVisible(row < len(self.pages) - 1)
-        self.back_button.setVisible(row < len(self.pages))
-        for i, p in enumerate(self.pages):
-            done = not p.problems() and i < 3
-            self.steps.item(i).setText(f"{'✓' if done else i + 1}  {p.title}")
-        if page is None:
-            self.next_button.setVisible(False)
+        on_page = row < len(PAGES)
+        self.back_button.setVisible(on_page)
+        self.back_button.setEnabled(0 < row < len(PAGES))
+        self.next_button.setVisible(row < len(PAGES) - 1)
+        # A step is ticked once it was visited and nothing is missing on it.
+        for i, (name, page) in enumerate(zip(PAGES, self.pages, strict=True)):
+            done = name in self.visited and name not in ("train", "serve") and not page.problems()
+            item = self.steps.item(i)
+            item.setIcon(icon("ok") if done else icon(name))
+            item.setToolTip("Done" if done else "")
 
     # ---- files from outside: drops on the window, files opened with the app
-    def open_paths(self, paths: list[Path]) -> None:
-        for path in paths:
+    def open_paths(self, paths_: list[Path]) -> None:
+        for path in paths_:
             if role_of(path) == "model":
-                self.go(1)
+                self.go("model")
                 self.model_page.import_gguf(path)
             else:
-                self.go(0)
+                self.go("data")
                 self.data_page.open_path(path)
+
+    def _use_sample(self, files: list) -> None:
+        self.go("data")
+        self.data_page.open_paths(files)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt API)
         if dropped_paths(event):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        paths = dropped_paths(event)
-        if paths:
+        paths_ = dropped_paths(event)
+        if paths_:
             event.acceptProposedAction()
-            self.open_paths(paths)
+            self.open_paths(paths_)
 
+    # ---- runs
     def open_run(self, run_dir: Path) -> None:
-        self.go(3)
+        self.go("train")
         self.train_page.show_run(run_dir)
+
+    def resume_run(self, run_dir: Path) -> None:
+        self.open_run(run_dir)
+        self.train_page.resume_run()
+
+    def serve_run(self, run_dir: Path) -> None:
+        self.train_page.show_run(run_dir)
+        self.go("serve")
+        self.serve_page.serve_run(run_dir)
 
     def _run_ended(self, run: str, message: str) -> None:
         self.tray.notify("Training finished", message)

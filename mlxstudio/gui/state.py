@@ -24,10 +24,19 @@ class WizardState(QObject):
         # tokens in the dataset's longest example (from the Data page's token statistics):
         # batches are padded to it, not to max_seq_length, so memory depends on it
         self.longest_example: int | None = None
+        self.goal = "answer"  # a key of gui/goals.GOALS, chosen on the Goal page
 
-    def set_data(self, folder: Path | None) -> None:
+    def set_goal(self, key: str) -> None:
+        if key != self.goal:
+            self.goal = key
+            self.changed.emit()
+
+    def set_data(self, folder: Path | None, keep_lengths: bool = False) -> None:
+        """The prepared dataset folder; `keep_lengths` when it holds the same records whose
+        token lengths were measured (preparing splits them, it doesn't change them)."""
         self.data_dir = folder
-        self.longest_example = None
+        if not keep_lengths:
+            self.longest_example = None
         self.config = replace(self.config, data=str(folder) if folder else "")
         self.changed.emit()
 

@@ -13,24 +13,27 @@ from screens import screenshot  # tests/gui/screens.py
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "models"))
 
 
-def test_gauge_follows_lora_settings(window, installed_tiny):
+def test_gauge_follows_lora_settings(window, installed_tiny, tmp_path):
     page = window.model_page
-    window.go(1)
+    window.go("model")
     page.refresh()
     page.table.selectRow(0)
     assert window.state.model_path == installed_tiny
+    assert page.estimate is None and page.gauge.verdict == "measuring"  # no data yet
+    window.state.set_data(tmp_path)
+    window.state.set_longest_example(60)
     first = page.estimate.peak_gb
     assert page.gauge.verdict == "fits"
     window.lora_page.w["batch_size"].setValue(64)
     assert page.estimate.peak_gb > first
-    page.memory_gb = 0.01  # as if on a tiny machine: red, with the setting that would help
+    page.gauge.memory_gb = 0.01  # as if on a tiny machine: red, with the setting that would help
     window.lora_page.w["max_seq_length"].setValue(4096)
     assert page.gauge.verdict == "will not fit"
     assert "To fit:" in page.gauge.detail.text()
     assert "GB predicted peak" in page.gauge.headline.text()
 
 
-def test_gauge_screenshot_with_demo_shape(window, studio_home):
+def test_gauge_screenshot_with_demo_shape(window, studio_home, tmp_path):
     """The gauge for a SmolLM2-shaped model (config only: the estimate needs no weights)."""
     folder = studio_home / "models" / "SmolLM2-135M-Instruct"
     folder.mkdir(parents=True)
@@ -44,14 +47,53 @@ def test_gauge_screenshot_with_demo_shape(window, studio_home):
 
     mx.save_safetensors(str(folder / "model.safetensors"), {"w": mx.zeros((4,))})  # a stand-in
     page = window.model_page
-    window.go(1)
+    window.go("model")
     page.refresh()
-    window.state.set_model(folder)
+    assert window.state.model_path == folder  # the only model: preselected
+    assert not page.demo_button.isVisibleTo(page)  # the demo is installed: not offered
+    window.state.set_data(tmp_path)
+    window.state.set_longest_example(700)
     window.lora_page.preset.setCurrentText("Balanced")
     assert page.estimate is not None and page.estimate.peak_gb > 1
     window.resize(1100, 720)
     path = screenshot(window, "model_page_gauge")
     assert path.stat().st_size > 10_000
+
+
+def test_only_model_preselected_and_demo_offered_when_missing(window, installed_tiny):
+    page = window.model_page
+    window.go("model")
+    page.refresh()
+    assert window.state.model_path == installed_tiny
+    assert page.selected_entry() is not None and page.selected_entry().path == installed_tiny
+    assert page.table.item(0, 1).text() == "Ready"
+    assert page.demo_button.isVisibleTo(page)  # tiny-llama is not the demo model
+    assert page.models_view.currentWidget() is page.table
+
+
+def test_empty_state_offers_the_demo(window, studio_home):
+    page = window.model_page
+    window.go("model")
+    page.refresh()
+    if page.models:  # a model elsewhere on this machine (HF cache...): nothing to assert
+        return
+    assert page.models_view.currentWidget() is page.empty
+    assert page.empty_button.text() == "Install demo model"
+    assert page.empty_button.property("primary") is True
+    assert not page.demo_button.isVisibleTo(page)  # one offer, in the empty state
+    window.resize(1280, 800)
+    screenshot(window, "model_page_empty")
+
+
+def test_untrainable_row_says_why(window, installed_tiny, studio_home):
+    broken = studio_home / "models" / "no-weights"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text((installed_tiny / "config.json").read_text())
+    page = window.model_page
+    page.refresh()
+    row = [m.name for m in page.models].index("no-weights")
+    assert page.table.item(row, 1).text().startswith("Can't train: no .safetensors")
+    assert window.state.model_path == installed_tiny  # still the one trainable model
 
 
 def test_catalog_download_and_cancel(window, qtbot, tiny_model, tmp_path, monkeypatch, studio_home):
@@ -61,7 +103,7 @@ def test_catalog_download_and_cancel(window, qtbot, tiny_model, tmp_path, monkey
     try:
         hub.add("org/tiny", tiny_model)
         page = window.model_page
-        window.go(1)
+        window.go("model")
         assert page.catalog_box.count() >= 10
         page.download("org/tiny")
         with qtbot.waitSignal(page.job.ended, timeout=120_000):
@@ -99,7 +141,7 @@ def test_gguf_in_added_folder_is_imported_requantized(window, qtbot, tiny_model,
     folder.mkdir()
     llama_gguf(tiny_model, folder / "tiny-q4.gguf", "Q4_0")
     page = window.model_page
-    window.go(1)
+    window.go("model")
     page.add_folder(folder)
     rows = [m.name for m in page.models]
     page.table.selectRow(rows.index("tiny-q4"))

@@ -1,12 +1,16 @@
-"""The Serve & Chat page on the tiny model: server with adapters and an API key, chat with
-tokens/s and the run's chat log, base vs fine-tuned side by side, test prompts, and no
-server left running after shutdown. Screenshots go to tests/artifacts/screens."""
+"""The Serve & Chat page on the tiny model: server with adapters and an API key, chat in
+bubbles with tokens/s and the run's chat log, base vs fine-tuned side by side, test
+prompts, a stop that always ends the server, Send only with a server, the live server named
+(and a restart offered when the wizard moved on), and no server left running after
+shutdown. Screenshots go to tests/artifacts/screens."""
 
 from __future__ import annotations
 
 import json
 import re
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -41,7 +45,7 @@ def page(window, installed_tiny, studio_home):
     run = _make_run(installed_tiny, studio_home / "runs" / "my-run")
     window.state.set_model(installed_tiny)
     window.state.set_run(run)
-    window.go(4)
+    window.go("serve")
     page = window.serve_page
     page.enter()
     return page
@@ -77,10 +81,16 @@ def test_chat_with_key_tokens_per_second_and_saved_prompts(window, page, qtbot):
         assert page.answer.strip(), page.transcript.toPlainText()
     roles = [m["role"] for m in page.history]
     assert roles == ["system", "user", "assistant", "user", "assistant"]
-    assert re.match(r"\d+ tokens in [\d.]+ s · [\d.]+ tokens/s", page.speed.text())
+    # Bubbles: the questions and the answers, each answer with its speed and Copy.
+    messages = page.transcript.messages()
+    assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[2].text == "And 3 plus 3?" and messages[3].text == page.answer
+    assert re.match(r"\d+ tokens · [\d.]+ s · [\d.]+ tokens/s", messages[3].info.text())
+    assert not messages[3].copy_button.isHidden()
     assert page.worker.tokens > 0
     chats = [json.loads(line) for line in (window.state.run_dir / "chats.jsonl").open()]
     assert [c["prompt"] for c in chats] == ["What is 2 plus 2?", "And 3 plus 3?"]
+    assert chats[0]["chat"] == chats[1]["chat"] == page.chat_id  # one conversation
     assert chats[0]["top_p"] == 0.9 and chats[0]["system"] == "You are terse."
     assert chats[0]["adapter"] is True and chats[0]["tokens_per_second"] > 0
     window.resize(1100, 760)
@@ -144,4 +154,102 @@ def test_network_opt_in_reaches_the_command(page, qtbot):
     assert "reachable from the network" in page.server_status.text()
     page.toggle_server()
     qtbot.waitUntil(lambda: not page.server.isRunning(), timeout=30_000)
+    qtbot.waitUntil(lambda: page.server_status.text() == "Server stopped.", timeout=5_000)
+
+
+def _serving(qtbot, page):
+    qtbot.waitUntil(lambda: bool(page.url) or not page.job.is_running(), timeout=120_000)
+    assert page.url, page.server_log.toPlainText()
+
+
+def test_send_waits_for_a_server_and_the_empty_state_starts_one(page, qtbot):
+    assert not page.send_button.isEnabled() and not page.question.isEnabled()
+    assert "Start the server" in page.question.placeholderText()
+    assert "Start the server" in page.send_button.toolTip()
+    chat = page.transcript
+    assert chat.stack.currentWidget() is chat.empty and "Start the server" in chat.empty_text.text()
+    assert chat.empty_button.text() == "Start server" and not chat.empty_button.isHidden()
+    page.question.setText("Anyone there?")
+    page.send()
+    assert page.worker is None and not chat.messages()  # nothing is sent without a server
+
+    chat.empty_button.click()  # the empty state's primary action starts the server
+    assert page.job.is_running()
+    _serving(qtbot, page)
+    assert page.send_button.isEnabled() and page.question.isEnabled()
+    assert chat.empty_button.isHidden()  # serving: the empty state only says "ask"
+    page.stop_server()
+    assert not page.send_button.isEnabled()  # no Send while it stops
+    qtbot.waitUntil(lambda: not page.job.is_running(), timeout=30_000)
+    assert not page.send_button.isEnabled()
+
+
+def test_stop_ends_a_server_that_ignores_sigint_and_sigterm(page, qtbot):
+    """An app started with SIGINT ignored passes that on to its children; the old stop sent
+    SIGINT and hung at "Stopping...". Ignore SIGTERM too, so only the SIGKILL ends it."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in saved:
+        signal.signal(sig, signal.SIG_IGN)
+    try:
+        page.toggle_server()
+        qtbot.waitUntil(lambda: page.server.process is not None, timeout=30_000)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    _serving(qtbot, page)
+    process = page.server.process
+    ignored = Path(f"/proc/{process.pid}/status").read_text()
+    sigign = int(re.search(r"SigIgn:\s*([0-9a-f]+)", ignored).group(1), 16)
+    assert sigign & (1 << (signal.SIGINT - 1)) and sigign & (1 << (signal.SIGTERM - 1))
+
+    started = time.monotonic()
+    page.toggle_server()
+    assert page.serve_button.text() == "Stopping…" and not page.serve_button.isEnabled()
+    assert not page.send_button.isEnabled() and "stopping" in page.question.placeholderText()
+    qtbot.waitUntil(lambda: not page.job.is_running(), timeout=30_000)
+    took = time.monotonic() - started
+    assert process.poll() == -signal.SIGKILL  # it shrugged off SIGTERM: killed after grace
+    assert page.job.grace_s - 0.5 <= took <= page.job.grace_s + 5, took
     assert page.server_status.text() == "Server stopped."
+    assert page.serve_button.text() == "Start server" and page.serve_button.isEnabled()
+
+
+def test_a_plain_server_stops_at_once_on_sigterm(page, qtbot):
+    page.toggle_server()
+    _serving(qtbot, page)
+    process = page.server.process
+    started = time.monotonic()
+    page.toggle_server()
+    qtbot.waitUntil(lambda: not page.job.is_running(), timeout=30_000)
+    assert process.poll() == -signal.SIGTERM and time.monotonic() - started < page.job.grace_s
+
+
+def test_the_live_server_is_named_and_a_restart_offered(window, page, qtbot, installed_tiny):
+    first = window.state.run_dir
+    page.toggle_server()
+    _serving(qtbot, page)
+    assert "run my-run" in page.model_label.text() and page.stale_banner.isHidden()
+
+    other = _make_run(installed_tiny, first.parent / "other-run")
+    window.state.set_run(other)  # e.g. a new run trained while the server runs
+    assert not page.stale_banner.isHidden()
+    assert page.stale_label.text().startswith("Serving run my-run")
+    assert "restart to serve run other-run" in page.stale_label.text()
+    assert "run my-run" in page.model_label.text()  # the live server's, not the wizard's
+    assert not page.send_button.isEnabled() and "restart" in page.question.placeholderText()
+    model, run, settings = page.prompts_context()
+    assert run == first and settings["adapter"] is True  # test prompts follow the server
+    assert page.tuned_server()[0] == page.url
+    window.resize(1280, 800)
+    screenshot(window, "serve-04-restart-offered")
+
+    page.restart_button.click()
+    qtbot.waitUntil(lambda: page.job.run_dir == other and bool(page.url), timeout=120_000)
+    assert page.stale_banner.isHidden() and "run other-run" in page.model_label.text()
+    assert page.send_button.isEnabled()
+
+    # Run history's "Serve": select that run (and its model) and serve it.
+    page.serve_run(first)
+    assert window.state.run_dir == first and window.state.model_path == installed_tiny
+    qtbot.waitUntil(lambda: page.job.run_dir == first and bool(page.url), timeout=120_000)
+    assert page.stale_banner.isHidden()

@@ -81,7 +81,7 @@ def convert(
                     group, fh, options, kind, report, seen, on_issue, progress
                 )
         hint = "left out (--dedupe)" if dedupe else "drop it, or convert with --dedupe"
-        drop = seen.report(report, on_issue, hint)
+        drop = seen.report(report, on_issue, hint, fix="" if dedupe else "dedupe")
         if strict and report.errors:
             raise UserError(
                 f"{report.errors} error(s) in the data, nothing written; fix them, or convert "
@@ -136,7 +136,10 @@ def _target_kind(files: list[Path], options: DataOptions) -> str:
     infos = [describe_file(p, options) for p in files]
     kinds = {i.kind for i in infos if i.kind}
     if any(i.format == "secondme" for i in infos) and not options.username:
-        raise UserError("Second-Me data needs a username (--username NAME): the prompts name them")
+        raise UserError(
+            "Second-Me data needs a username (--username NAME): the prompts name them",
+            fix="username",
+        )
     if len(kinds) > 1 and kinds != {"chat", "completions"}:
         listing = "; ".join(f"{i.path}: {i.kind}" for i in infos if i.kind)
         raise UserError(
@@ -197,7 +200,8 @@ def split_sizes(n: int, valid: Split, test: Split) -> tuple[int, int]:
     if k_valid + k_test >= n and n:
         raise UserError(
             f"only {n} record(s): holding out {k_valid} for validation and {k_test} for test "
-            "leaves none to train on; lower --valid/--test"
+            "leaves none to train on; lower --valid/--test",
+            fix="split",
         )
     return k_valid, k_test
 

@@ -104,6 +104,11 @@ def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Issue]
                     Issue(str(path), 0, "", "no data files in this folder", f"expected {kinds}")
                 )
         elif path.is_file():
+            kind = not_a_dataset(path)
+            if kind:
+                hint = "drop a text file of examples (JSONL, JSON, CSV/TSV, .txt or .md)"
+                issues.append(Issue(str(path), 0, "", f"not a dataset: {kind}", hint))
+                continue
             found = [path]
         else:
             issues.append(Issue(str(path), 0, "", "no such file or folder", "check the path"))
@@ -113,6 +118,42 @@ def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Issue]
                 seen.add(p.resolve())
                 files.append(p)
     return files, issues
+
+
+# The first bytes of files people drop by mistake (images, documents, archives, models).
+_MAGIC = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"BZh", "a bzip2 archive"),
+    (b"\xfd7zXZ", "an xz archive"),
+    (b"GGUF", "a GGUF model (import it on the Model page)"),
+    (b"\x7fELF", "a program"),
+    (b"\xcf\xfa\xed\xfe", "a program"),
+    (b"SQLite format 3", "an SQLite database"),
+)
+
+
+def not_a_dataset(path: Path) -> str:
+    """What the file is when it is clearly not text data ('' when it may be data)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return ""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return what
+    if path.suffix.lower() in {".safetensors", ".npz", ".npy", ".bin", ".pt"}:
+        return "model weights or an array file"
+    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "a binary file"
+    return ""
 
 
 def _head(path: Path, size: int = 1 << 16) -> bytes:
@@ -191,6 +232,7 @@ def detect_format(
             f"can't tell the format: the first record has fields {names}",
             f"name it with --format ({', '.join(FORMATS)}) and map fields with "
             "--field OURS=THEIRS, e.g. --field prompt=question",
+            fix="map_fields",
         ),
     )
 

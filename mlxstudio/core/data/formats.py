@@ -54,7 +54,8 @@ class Format:
 
 
 def _missing(key: str, ours: str) -> Problem:
-    return error(key, "missing", f"add the '{key}' field, or map it: --field {ours}=YOUR_FIELD")
+    hint = f"add the '{key}' field, or map it: --field {ours}=YOUR_FIELD"
+    return error(key, "missing", hint, fix="map_fields")
 
 
 def _failed(problems: list[Problem]) -> bool:

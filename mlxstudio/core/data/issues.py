@@ -16,6 +16,8 @@ class Problem:
     message: str
     hint: str = ""
     severity: Severity = "error"
+    fix: str = ""
+    """A name from FIXES when the app has a control that fixes it; `hint` words it for the CLI."""
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,13 @@ class Issue:
     message: str
     hint: str = ""
     severity: Severity = "error"
+    fix: str = ""
 
     @classmethod
     def at(cls, file: str, line: int, problem: Problem) -> Issue:
-        return cls(file, line, problem.field, problem.message, problem.hint, problem.severity)
+        return cls(
+            file, line, problem.field, problem.message, problem.hint, problem.severity, problem.fix
+        )
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -41,12 +46,51 @@ class Issue:
         return f"{where}: {level}{field}{self.message}{hint}"
 
 
-def error(field: str, message: str, hint: str = "") -> Problem:
-    return Problem(field, message, hint, "error")
+# What a fix is called; each front end words it its own way (a flag, a control).
+FIXES = (
+    "map_fields",  # name the format and which of the user's fields is which
+    "dedupe",  # leave duplicate records out
+    "bom",  # converting writes a copy without the byte-order mark
+    "blank_lines",  # converting drops blank lines
+    "cot",  # the Second-Me chain-of-thought switch
+    "username",  # the Second-Me username
+    "max_seq_length",  # raise the longest sequence, or shorten the record
+    "split",  # smaller validation/test shares
+)
 
 
-def warning(field: str, message: str, hint: str = "") -> Problem:
-    return Problem(field, message, hint, "warning")
+def error(field: str, message: str, hint: str = "", fix: str = "") -> Problem:
+    return Problem(field, message, hint, "error", fix)
+
+
+def warning(field: str, message: str, hint: str = "", fix: str = "") -> Problem:
+    return Problem(field, message, hint, "warning", fix)
+
+
+@dataclass(frozen=True)
+class IssueGroup:
+    """Identical problems at several places: shown once, with a count and the first place."""
+
+    first: Issue
+    count: int
+
+    @property
+    def severity(self) -> Severity:
+        return self.first.severity
+
+
+def group_issues(issues: list[Issue]) -> list[IssueGroup]:
+    """Collapse issues that differ only by line (same file, field, message), in first-seen
+    order, errors before warnings."""
+    groups: dict[tuple, list] = {}
+    for issue in issues:
+        key = (issue.file, issue.field, issue.message, issue.severity)
+        if key in groups:
+            groups[key][1] += 1
+        else:
+            groups[key] = [issue, 1]
+    found = [IssueGroup(first, count) for first, count in groups.values()]
+    return sorted(found, key=lambda g: g.severity != "error")
 
 
 def type_name(value: object) -> str:

@@ -29,6 +29,7 @@ _BOM_WARNING = warning(
     "",
     "the file starts with a UTF-8 byte-order mark (BOM)",
     "mlx-lm cannot read it; `mlxstudio data convert` writes a copy without",
+    fix="bom",
 )
 _BLANK_HINT = "mlx-lm fails on blank lines; `mlxstudio data convert` drops them"
 _NOT_UTF8_HINT = "save the file as UTF-8 (most editors offer it under 'Save as' / 'Encoding')"
@@ -114,7 +115,7 @@ class JsonlReader:
                 yield (number, None, problem) if problem else (number, value, None)
         if blank:
             message = f"{blank} blank line(s), the first here"
-            yield first_blank, None, warning("", message, _BLANK_HINT)
+            yield first_blank, None, warning("", message, _BLANK_HINT, fix="blank_lines")
 
     def _skip_line(self, fh: io.BufferedReader) -> int:
         skipped = 0

@@ -170,6 +170,7 @@ class SecondMe(Format):
                     answer_key,
                     "COT mode, but the answer has no <think>…</think><answer>…</answer>",
                     "convert without --cot, or regenerate the data in COT mode",
+                    fix="cot",
                 )
             )
         messages = [

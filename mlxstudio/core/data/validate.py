@@ -307,14 +307,19 @@ class Duplicates:
         return self.names[self.where[index] >> 32], self.where[index] & 0xFFFFFFFF
 
     def report(
-        self, report: ValidationReport, on_issue: Callable[[Issue], None] | None, hint: str
+        self,
+        report: ValidationReport,
+        on_issue: Callable[[Issue], None] | None,
+        hint: str,
+        fix: str = "",
     ) -> list[int]:
         """Warn about each duplicate; their indices, ascending."""
         found = self.find()
         for dup, first in found:
             (file, line), (ofile, oline) = self.place(dup), self.place(first)
             where = f"line {oline}" if ofile == file else f"{ofile}:{oline}"
-            report.add(Issue(file, line, "", f"duplicate of {where}", hint, "warning"), on_issue)
+            issue = Issue(file, line, "", f"duplicate of {where}", hint, "warning", fix)
+            report.add(issue, on_issue)
         report.duplicates += len(found)
         return [dup for dup, _ in found]
 
@@ -352,7 +357,7 @@ def validate(
             n = _length(counter, ex, max_seq_length, report, on_issue)
             if n is not None:
                 lengths.setdefault(ex.file, array("I")).append(n)
-    seen.report(report, on_issue, "drop it, or convert with --dedupe")
+    seen.report(report, on_issue, "drop it, or convert with --dedupe", fix="dedupe")
     if counter is not None:
         everything = [n for part in lengths.values() for n in part]
         report.tokens = summarize(everything, max_seq_length, bins)
@@ -380,6 +385,7 @@ def _length(
             "",
             f"{n:,} tokens, over max_seq_length {max_seq_length:,}: {cut:,} would be cut",
             "shorten it, or raise max_seq_length",
+            fix="max_seq_length",
         )
         report.add(Issue.at(ex.file, ex.line, problem), on_issue)
     return n

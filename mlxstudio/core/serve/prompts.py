@@ -1,10 +1,12 @@
-"""Prompts kept with a run: the chat log of the playground, the saved list of test prompts,
-and answering that list with a model in one go (answers as JSONL in the run directory)."""
+"""Prompts kept with a run: the chat log of the playground (one line per turn, each tagged
+with its conversation), the saved list of test prompts, and answering that list with a
+model in one go (answers as JSONL in the run directory)."""
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,6 +43,34 @@ def read_chats(run_dir: Path) -> list[dict]:
         except json.JSONDecodeError:
             continue
     return records
+
+
+def new_chat_id() -> str:
+    """A fresh conversation's id: sortable by time, unique without coordination."""
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def read_conversation(run_dir: Path, chat_id: str | None = None) -> list[dict]:
+    """The turns of one conversation in the run's chat log: chat_id's, or else the latest
+    (the last turn's). Turns logged before conversations had ids count as one."""
+    records = read_chats(run_dir)
+    if not records:
+        return []
+    wanted = records[-1].get("chat") if chat_id is None else chat_id
+    return [r for r in records if r.get("chat") == wanted]
+
+
+def conversation_messages(turns: list[dict]) -> list[dict]:
+    """The OpenAI-style messages that continue a conversation: its system prompt (from
+    its first turn), then each question and answer."""
+    messages = []
+    system = turns[0].get("system") if turns else None
+    if system:
+        messages.append({"role": "system", "content": system})
+    for turn in turns:
+        messages.append({"role": "user", "content": str(turn.get("prompt", ""))})
+        messages.append({"role": "assistant", "content": str(turn.get("answer", ""))})
+    return messages
 
 
 def read_prompts(path: Path) -> list[str]:

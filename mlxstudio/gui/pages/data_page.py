@@ -1,22 +1,25 @@
 """Data page: drop any dataset, see the detected format, preview records as the model will
-see them, click through problems by line, see token lengths, and prepare the split."""
+see them, go through its problems, set what the format needs (Second-Me's username, field
+names), see token lengths, and prepare the split. Every slow step runs in a child process."""
 
 from __future__ import annotations
 
 import itertools
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QDoubleSpinBox,
     QFileDialog,
+    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QSizePolicy,
@@ -29,26 +32,22 @@ from PySide6.QtWidgets import (
 )
 
 from mlxstudio.core import paths
-from mlxstudio.core.data import Issue, convert, preview, token_stats, validate
+from mlxstudio.core.data import DataOptions, tasks
+from mlxstudio.core.data.tasks import Checked, is_dataset_folder
 from mlxstudio.engine.task import TaskThread
+from mlxstudio.gui.account import full_name
+from mlxstudio.gui.fixes import fix_text
+from mlxstudio.gui.goals import GOALS, GOALS_BY_KEY
+from mlxstudio.gui.icons import icon
 from mlxstudio.gui.pages.base import Page
+from mlxstudio.gui.style import make_primary, set_message
 from mlxstudio.gui.widgets.drop_zone import DropZone
+from mlxstudio.gui.widgets.field_map_dialog import FieldMapDialog
 from mlxstudio.gui.widgets.histogram import TokenHistogram
+from mlxstudio.gui.widgets.problem_list import ProblemList
 
-PREVIEW_ROWS = 30
-
-
-def is_dataset_folder(path: Path) -> bool:
-    """Already in mlx-lm's layout: a folder with train.jsonl (and usually valid.jsonl)."""
-    return path.is_dir() and (path / "train.jsonl").is_file()
-
-
-def split_files(folder: Path) -> list[Path]:
-    return [
-        folder / f"{n}.jsonl"
-        for n in ("train", "valid", "test")
-        if (folder / f"{n}.jsonl").is_file()
-    ]
+# Warnings that Prepare fixes by itself: a ready folder with them still needs preparing.
+PREPARE_FIXES = {"bom", "blank_lines"}
 
 
 def read_line(file: str, line: int) -> str:
@@ -64,42 +63,105 @@ class DataPage(Page):
     title = "Data"
     subtitle = (
         "Drop your dataset on the window: JSONL, JSON, CSV/TSV, text files or a folder. "
-        "Chat, Alpaca, ShareGPT, prompt/completion, MLX-Pretrain and Second-Me are "
-        "recognised."
+        "Chat, Alpaca, ShareGPT, prompt/completion, MLX-Pretrain and Second-Me are recognised."
     )
+
+    goal_requested = Signal(str)  # switch the goal to this key (the data fits another goal)
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
-        self.inputs: list[Path] = []
+        self.inputs: list[Path] = []  # what is checked now (the prepared folder after Prepare)
+        self.source: list[Path] = []  # what the user dropped
+        self.options = DataOptions(username=full_name())
+        self.checked: Checked | None = None
         self.task: TaskThread | None = None
         self.stats_task: TaskThread | None = None
-        self.report = None
-        self.stats_for: tuple | None = None
+        self.measured_for: tuple | None = None
+        state.changed.connect(self._state_changed)
 
-        # A model chosen later (Model page) is when token lengths can be measured.
-        state.changed.connect(self.enter)
         self.zone = DropZone("Drop data files or a folder here")
         self.zone.dropped.connect(self.open_paths)
-        files = QPushButton("Choose files…")
-        files.clicked.connect(self._choose_files)
-        folder = QPushButton("Choose folder…")
-        folder.clicked.connect(self._choose_folder)
-        sample = QPushButton("Use the sample data")
-        sample.setToolTip("A small pirate-style Q&A set shipped with the app.")
-        sample.clicked.connect(self.use_sample)
+        files = QPushButton(icon("open"), "Choose files…")
+        files.clicked.connect(self.choose_files)
+        folder = QPushButton(icon("folder"), "Choose folder…")
+        folder.clicked.connect(self.choose_folder)
+        self.sample_button = QPushButton(icon("sample"), "Use the sample data")
+        self.sample_button.clicked.connect(self.use_sample)
+        self.goal_line = QLabel()
+        self.goal_line.setObjectName("Hint")
+        self.goal_line.setWordWrap(True)
         buttons = QHBoxLayout()
-        for b in (files, folder, sample):
+        for b in (files, folder, self.sample_button):
             buttons.addWidget(b)
-        buttons.addStretch(1)
+        buttons.addWidget(self.goal_line, 1)
 
         self.info = QLabel("No dataset yet.")
-        self.info.setObjectName("Hint")
+        self.info.setObjectName("Status")
         # Long paths must wrap or clip, never widen the window.
         self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.info.setWordWrap(True)
+        self.switch_goal = QPushButton()
+        self.switch_goal.hide()
+        self.switch_goal.clicked.connect(
+            lambda: self.goal_requested.emit(self.switch_goal.property("goal"))
+        )
+        self.map_button = QPushButton(icon("settings"), "Map fields…")
+        self.map_button.setToolTip("Say what kind of data this is and which field holds what.")
+        self.map_button.clicked.connect(self.map_fields)
+        self.map_button.hide()
+        info_row = QHBoxLayout()
+        info_row.addWidget(self.info, 1)
+        info_row.addWidget(self.switch_goal)
+        info_row.addWidget(self.map_button)
         self.progress = QProgressBar()
-        self.progress.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.cancel_button)
+        self.progress_box = QWidget()
+        self.progress_box.setLayout(progress_row)
+        progress_row.setContentsMargins(0, 0, 0, 0)
+        self.progress_box.hide()
 
+        self.secondme = self._secondme_box()
+        self.tabs = self._tabs()
+        split = self._split_row()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.zone)
+        layout.addLayout(buttons)
+        layout.addLayout(info_row)
+        layout.addWidget(self.progress_box)
+        layout.addWidget(self.secondme)
+        layout.addWidget(self.tabs, 1)
+        layout.addLayout(split)
+        self._show_goal()
+        self._update_prepare()
+
+    # ---- layout pieces
+    def _secondme_box(self) -> QGroupBox:
+        box = QGroupBox("Second-Me memories")
+        self.username = QLineEdit(self.options.username or "")
+        self.username.setPlaceholderText("Your name, as the answers should call you")
+        self.username.setToolTip("Second-Me's prompts name you: 'You are NAME's Second Me…'.")
+        self.username.textChanged.connect(self._username_changed)
+        self.cot = QCheckBox("Chain of thought")
+        self.cot.setToolTip(
+            "Use Second-Me's thinking prompts: answers hold <think>…</think><answer>…</answer>. "
+            "Only for data generated in that mode."
+        )
+        self.cot.toggled.connect(self._cot_toggled)
+        row = QHBoxLayout(box)
+        row.addWidget(QLabel("Your name"))
+        row.addWidget(self.username, 1)
+        row.addSpacing(12)
+        row.addWidget(self.cot)
+        box.hide()
+        return box
+
+    def _tabs(self) -> QTabWidget:
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["Line", "What the model reads", "What it learns"])
         self.table.verticalHeader().hide()
@@ -109,30 +171,31 @@ class DataPage(Page):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.problem_list = QListWidget()
-        self.problem_list.setWordWrap(True)  # long file:line messages wrap, no sideways scroll
-        self.problem_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.problem_list.currentItemChanged.connect(self._show_problem)
+        self.problem_list = ProblemList()
+        self.problem_list.chosen.connect(self._show_problem)
         self.problem_detail = QLabel()
         self.problem_detail.setWordWrap(True)
         self.problem_detail.setObjectName("Hint")
+        self.problem_detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         problems = QWidget()
         problems_layout = QVBoxLayout(problems)
         problems_layout.addWidget(self.problem_list, 1)
         problems_layout.addWidget(self.problem_detail)
         self.histogram = TokenHistogram()
-        self.token_info = QLabel("Choose a model on the next page to measure token lengths.")
+        self.token_info = QLabel()
         self.token_info.setObjectName("Hint")
         self.token_info.setWordWrap(True)
         tokens = QWidget()
         tokens_layout = QVBoxLayout(tokens)
         tokens_layout.addWidget(self.histogram, 1)
         tokens_layout.addWidget(self.token_info)
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self.table, "Preview")
-        self.tabs.addTab(problems, "Problems")
-        self.tabs.addTab(tokens, "Token lengths")
+        tabs = QTabWidget()
+        tabs.addTab(self.table, "Preview")
+        tabs.addTab(problems, "Problems")
+        tabs.addTab(tokens, "Token lengths")
+        return tabs
 
+    def _split_row(self) -> QHBoxLayout:
         self.valid = QDoubleSpinBox()
         self.valid.setRange(0, 50)
         self.valid.setValue(10)
@@ -145,31 +208,30 @@ class DataPage(Page):
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setToolTip("The same seed always gives the same split.")
-        self.prepare_button = QPushButton("Prepare dataset")
-        self.prepare_button.setToolTip("Convert and split into train/valid/test files.")
+        self.dedupe = QCheckBox("Drop duplicates")
+        self.dedupe.setToolTip("Leave out records that repeat an earlier one word for word.")
+        self.prepare_button = make_primary(QPushButton("Prepare dataset"), "prepare")
+        self.prepare_button.setToolTip("Convert and split into train, validation and test files.")
         self.prepare_button.clicked.connect(self.prepare)
-        self.prepare_button.setEnabled(False)
+        self.prepare_why = QLabel()
+        self.prepare_why.setObjectName("Hint")
         split = QHBoxLayout()
         for label, widget in (("Validation", self.valid), ("Test", self.test), ("Seed", self.seed)):
             split.addWidget(QLabel(label))
             split.addWidget(widget)
+        split.addSpacing(8)
+        split.addWidget(self.dedupe)
         split.addStretch(1)
+        split.addWidget(self.prepare_why)
         split.addWidget(self.prepare_button)
+        return split
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.zone)
-        layout.addLayout(buttons)
-        layout.addWidget(self.info)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.tabs, 1)
-        layout.addLayout(split)
-
-    # ---- choosing
+    # ---- public API
     def use_sample(self) -> None:
-        self.open_path(paths.resources_dir() / "sample_data")
+        """The sample data of the chosen goal."""
+        self.open_paths(GOALS_BY_KEY[self.state.goal].sample_paths())
 
-    def _choose_files(self) -> None:
+    def choose_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
             self,
             "Choose data files",
@@ -179,7 +241,7 @@ class DataPage(Page):
         if files:
             self.open_paths([Path(f) for f in files])
 
-    def _choose_folder(self) -> None:
+    def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a dataset folder", str(Path.home()))
         if folder:
             self.open_path(Path(folder))
@@ -188,72 +250,189 @@ class DataPage(Page):
         self.open_paths([path])
 
     def open_paths(self, paths_: list[Path]) -> None:
-        """Validate and preview the inputs (in the background)."""
-        self.inputs = [Path(p) for p in paths_]
+        """Check and preview new inputs; everything of the previous dataset goes."""
+        self.cancel()
+        self.source = [Path(p) for p in paths_]
+        self.options = DataOptions(username=self.username.text().strip() or None)
+        self.cot.blockSignals(True)
+        self.cot.setChecked(False)
+        self.cot.blockSignals(False)
+        self.secondme.hide()
+        self.measured_for = None
+        self.histogram.clear_stats()
+        self.token_info.setText("")
         self.state.set_data(None)
-        self.report = None
-        self.stats_for = None
-        self.prepare_button.setEnabled(False)
+        self._check(self.source)
+
+    def map_fields(self) -> FieldMapDialog:
+        """Open the field-mapping dialog; accepting it checks the data again with the mapping."""
+        fields = next(
+            (f.fields for f in (self.checked.files if self.checked else []) if f.fields), []
+        )
+        dialog = FieldMapDialog(fields, self.options, self)
+        dialog.accepted.connect(lambda: self.set_options(dialog.options()))
+        dialog.open()
+        return dialog
+
+    def set_options(self, options: DataOptions) -> None:
+        """Read the same inputs another way (format, fields, Second-Me settings)."""
+        self.options = options
+        self.state.set_data(None)
+        self._check(self.source)
+
+    def prepare(self) -> None:
+        if not self.inputs or self.is_busy():
+            return
+        stem = self.source[0].stem if self.source else "dataset"
+        out = paths.home() / "datasets" / f"{stem or 'dataset'}-{time.strftime('%Y%m%d-%H%M%S')}"
+        split = (self.valid.value() / 100, self.test.value() / 100, self.seed.value())
+        set_message(self.info, f"Preparing {out.name}…")
+        self._start(
+            TaskThread(
+                tasks.prepare, self.inputs, out, self.options, split, self.dedupe.isChecked()
+            ),
+            self._prepared,
+        )
+
+    def cancel(self) -> None:
+        for task in (self.task, self.stats_task):
+            if task is not None and task.isRunning():
+                task.cancel()
+                task.wait(10000)
+
+    def is_busy(self) -> bool:
+        return self.task is not None and self.task.isRunning()
+
+    def problems(self) -> list[str]:
+        if self.state.data_dir:
+            return []
+        if self.is_busy():
+            return ["Wait for the data to be checked."]
+        if self._secondme_needs_name():
+            return ["Enter your name in the Second-Me box, then press Prepare dataset."]
+        if self.checked is not None and self.checked.report.records:
+            return ["Press Prepare dataset to split the data into train and validation."]
+        return ["Drop or choose a dataset."]
+
+    def enter(self) -> None:
+        self._measure()
+
+    def shutdown(self) -> None:
+        self.cancel()
+
+    # ---- checking
+    def _check(self, inputs: list[Path]) -> None:
+        self.inputs = list(inputs)
+        self.checked = None
         self.problem_list.clear()
         self.problem_detail.clear()
         self.table.setRowCount(0)
-        self.info.setText(f"Checking {', '.join(p.name for p in self.inputs)}…")
-        inputs = self.inputs
-        self._start(lambda progress: self._check(inputs, progress), self._checked)
+        self.tabs.setTabText(1, "Problems")
+        self.switch_goal.hide()
+        self.map_button.hide()
+        set_message(self.info, f"Checking {', '.join(p.name for p in inputs)}…")
+        self._start(TaskThread(tasks.check, self.inputs, self.options), self._checked)
 
-    def _data_files(self) -> list[Path]:
-        if len(self.inputs) == 1 and is_dataset_folder(self.inputs[0]):
-            return split_files(self.inputs[0])
-        return list(self.inputs)
-
-    @staticmethod
-    def _check(inputs: list[Path], progress) -> tuple:
-        if len(inputs) == 1 and is_dataset_folder(inputs[0]):
-            # An mlx-lm dataset folder is its split files; other files there are not data.
-            inputs = split_files(inputs[0])
-        report = validate(inputs, progress=lambda p: progress(p.fraction, p.file))
-        records = preview(inputs, count=PREVIEW_ROWS) if report.records else []
-        return report, records
-
-    def _start(self, fn, on_done) -> None:
-        self.task = TaskThread(fn, parent=self)
-        self.task.progressed.connect(self._progressed)
-        self.task.succeeded.connect(on_done)
-        self.task.failed.connect(self._failed)
-        self.task.finished.connect(self.progress.hide)
+    def _start(self, task: TaskThread, on_done) -> None:
+        self.task = task
+        task.setParent(self)
+        task.progressed.connect(self._progressed)
+        task.succeeded.connect(on_done)
+        task.failed.connect(self._failed)
+        task.finished.connect(self._task_finished)
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
-        self.progress.show()
-        self.task.start()
+        self.progress.setFormat("Starting…")
+        self.progress_box.show()
+        task.start()
+        self._update_prepare()
+
+    def _task_finished(self) -> None:
+        self.progress_box.hide()
+        self._update_prepare()
+        self.state.changed.emit()  # Next's verdict and the step marks follow
 
     def _progressed(self, fraction: float, text: str) -> None:
         self.progress.setValue(int(fraction * 1000))
         self.progress.setFormat(f"{Path(text).name} · %p%" if text else "%p%")
 
     def _failed(self, message: str) -> None:
-        self.info.setText(message)
-        self.problem_list.addItem(message)
+        fix = fix_text(self.task.fix if self.task else "")
+        # A known fix replaces the message, which is worded for the command line.
+        set_message(self.info, f"Can't go on yet: {fix}." if fix else message, "error")
+        self.problem_list.add_message(self.info.text())
 
-    # ---- results
-    def _checked(self, result: tuple) -> None:
-        report, records = result
-        self.report = report
+    def _checked(self, checked: Checked) -> None:
+        self.checked = checked
+        report = checked.report
         formats = sorted({f.format for f in report.files if f.format})
-        self.info.setText(
-            f"{report.records:,} records · format: {', '.join(formats) or 'unknown'} · "
-            f"{report.errors} error(s), {report.warnings} warning(s), "
-            f"{report.duplicates} duplicate(s)"
+        self._fill_preview(checked.records)
+        self.problem_list.show_issues(report.issues, report.omitted)
+        groups = len(self.problem_list.groups) + (1 if report.omitted else 0)
+        self.tabs.setTabText(1, f"Problems ({groups})" if groups else "Problems")
+        if report.errors:
+            self.tabs.setCurrentIndex(1)
+        needs_map = any(i.fix == "map_fields" for i in report.issues) or any(
+            f.problem and f.fields for f in checked.files
         )
-        self._fill_preview(records)
-        self._fill_problems(report.issues, report.omitted)
-        ready = len(self.inputs) == 1 and is_dataset_folder(self.inputs[0]) and report.ok
-        if ready:
+        self.map_button.setVisible(needs_map)
+        self.secondme.setVisible("secondme" in formats)
+        self._suggest_goal(formats)
+
+        counts = f"{report.records:,} records · format: {', '.join(formats) or 'unknown'}"
+        errors, warnings = report.errors, report.warnings
+        if not report.records:
+            first = self.problem_list.groups[0] if self.problem_list.groups else None
+            why = first.first.message if first else "no records found"
+            set_message(self.info, f"Nothing here can be trained on: {why}.", "error")
+        else:
+            tail = []
+            if errors:
+                tail.append(f"{errors:,} record(s) with errors will be left out")
+            if warnings:
+                tail.append(f"{warnings:,} warning(s)")
+            level = "error" if errors else "warning" if warnings else "ok"
+            set_message(self.info, " · ".join([counts, *tail]), level)
+        if self._ready_folder():
             self.state.set_data(self.inputs[0].resolve())
-            self.info.setText(self.info.text() + " · ready to train")
-        self.prepare_button.setEnabled(report.records > 0 and not ready)
-        if not ready and report.records:
-            self.info.setText(self.info.text() + " · press Prepare dataset to split it")
-        self.enter()
+            set_message(self.info, self.info.text() + " · ready to train", "ok")
+        elif self._prepare_by_itself():
+            self.prepare()
+        self._update_prepare()
+        self._measure()
+
+    def _ready_folder(self) -> bool:
+        """An mlx-lm folder with nothing that Prepare would fix: train on it as it is."""
+        report = self.checked.report if self.checked else None
+        if report is None or not report.ok or not report.records:
+            return False
+        if not (len(self.inputs) == 1 and is_dataset_folder(self.inputs[0])):
+            return False
+        return not any(i.fix in PREPARE_FIXES for i in report.issues)
+
+    def _prepare_by_itself(self) -> bool:
+        """One file of usable records that needs no choice from the user: prepare it now."""
+        report = self.checked.report if self.checked else None
+        if report is None or not report.records or report.errors or self.is_busy():
+            return False
+        if self.secondme.isVisible() or self.switch_goal.isVisible():
+            return False
+        return len(self.source) == 1 and self.source[0].is_file()
+
+    def _suggest_goal(self, formats: list[str]) -> None:
+        goal = GOALS_BY_KEY[self.state.goal]
+        if not formats or any(f in goal.formats for f in formats):
+            self.switch_goal.hide()
+            return
+        other = next((g for g in GOALS if formats[0] in g.formats), None)
+        if other is None:
+            return
+        self.switch_goal.setText(f"Switch goal to {other.title}")
+        self.switch_goal.setToolTip(
+            f"This looks like {other.expects}, which your goal ({goal.title}) does not use."
+        )
+        self.switch_goal.setProperty("goal", other.key)
+        self.switch_goal.show()
 
     def _fill_preview(self, records) -> None:
         self.table.setRowCount(len(records))
@@ -274,74 +453,81 @@ class DataPage(Page):
                 self.table.setItem(row, col, QTableWidgetItem(text))
         self.table.resizeRowsToContents()
 
-    def _fill_problems(self, issues: list[Issue], omitted: int) -> None:
-        self.problem_list.clear()
-        for issue in issues:
-            item = QListWidgetItem(str(issue))
-            item.setData(256, (issue.file, issue.line))
-            self.problem_list.addItem(item)
-        if omitted:
-            self.problem_list.addItem(f"… and {omitted} more (see `mlxstudio data validate`)")
-        count = len(issues) + omitted
-        self.tabs.setTabText(1, f"Problems ({count})" if count else "Problems")
-        if issues and any(i.severity == "error" for i in issues):
-            self.tabs.setCurrentIndex(1)
-
-    def _show_problem(self, item: QListWidgetItem | None) -> None:
-        where = item.data(256) if item else None
-        if not where or not where[1]:
+    def _show_problem(self, file: str, line: int) -> None:
+        if not line:
             self.problem_detail.clear()
             return
-        file, line = where
         self.problem_detail.setText(f"{Path(file).name}, line {line}:\n{read_line(file, line)}")
 
-    # ---- preparing the split
-    def prepare(self) -> None:
-        if not self.inputs:
-            return
-        stem = self.inputs[0].stem or "dataset"
-        out = paths.home() / "datasets" / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-        inputs, valid, test, seed = (
-            self.inputs,
-            self.valid.value() / 100,
-            self.test.value() / 100,
-            self.seed.value(),
-        )
+    # ---- Second-Me settings
+    def _secondme_needs_name(self) -> bool:
+        return self.secondme.isVisible() and not self.username.text().strip()
 
-        def work(progress):
-            return convert(
-                inputs,
-                out,
-                valid=valid,
-                test=test,
-                seed=seed,
-                progress=lambda p: progress(p.fraction, p.file),
-            )
+    def _username_changed(self, text: str) -> None:
+        self.options = replace(self.options, username=text.strip() or None)
+        if self.state.data_dir and self.secondme.isVisible():
+            self.state.set_data(None)  # prepared with the old name: prepare again
+            self.inputs = list(self.source)
+        self._update_prepare()
 
-        self.prepare_button.setEnabled(False)
-        self.info.setText(f"Preparing {out.name}…")
-        self._start(work, self._prepared)
+    def _cot_toggled(self, on: bool) -> None:
+        self.set_options(replace(self.options, cot=on))
+
+    # ---- preparing
+    def _update_prepare(self) -> None:
+        report = self.checked.report if self.checked else None
+        why = ""
+        if self.is_busy():
+            why = "Working…"
+        elif report is None:
+            why = "Drop a dataset first" if not self.source else ""
+        elif not report.records:
+            why = "Nothing usable to prepare"
+        elif self._secondme_needs_name():
+            why = "Enter your name above"
+        elif self.state.data_dir:
+            why = "Ready to train"
+        self.prepare_button.setEnabled(not why)
+        self.prepare_why.setText(why)
 
     def _prepared(self, result) -> None:
-        counts = " · ".join(f"{k}: {v}" for k, v in result.counts.items())
-        self.info.setText(f"Prepared {result.out} · {counts} · ready to train")
+        counts = " · ".join(f"{k}: {v:,}" for k, v in result.counts.items())
+        dropped = result.duplicates_removed
+        removed = f" · {dropped:,} duplicate(s) left out" if dropped else ""
+        text = f"Prepared {result.out.name} · {counts}{removed} · ready to train"
+        set_message(self.info, text, "ok")
+        self.info.setToolTip(str(result.out))
         self.inputs = [result.out]
-        self.state.set_data(result.out)
+        self.state.set_data(result.out, keep_lengths=True)
 
     # ---- token lengths need the chosen model's tokenizer
-    def enter(self) -> None:
+    def _state_changed(self) -> None:
+        self._show_goal()
+        self._measure()
+
+    def _show_goal(self) -> None:
+        goal = GOALS_BY_KEY[self.state.goal]
+        self.goal_line.setText(f"Goal: {goal.title} — expects {goal.expects}.")
+        self.sample_button.setToolTip(f"A small example of {goal.expects}, shipped with the app.")
+
+    def _measure(self) -> None:
         model = self.state.model_path
-        if not model or not self.inputs or self.report is None or not self.report.records:
+        report = self.checked.report if self.checked else None
+        if model is None:
+            self.token_info.setText("Choose a model on the next page to measure token lengths.")
             return
-        # Lengths depend on the model's tokenizer and the data, not on the settings.
-        key = (str(model), tuple(map(str, self.inputs)))
-        if key == self.stats_for or (self.stats_task and self.stats_task.isRunning()):
+        if not self.source or report is None or not report.records:
             return
-        self.stats_for = key
-        inputs, limit = self._data_files(), self.state.config.max_seq_length
+        # Lengths depend on the model's tokenizer, the records and how they are read.
+        key = (str(model), tuple(map(str, self.source)), repr(self.options))
+        busy = self.stats_task is not None and self.stats_task.isRunning()
+        if key == self.measured_for or busy:
+            return
+        self.measured_for = key
+        limit = self.state.config.max_seq_length
         self.token_info.setText(f"Measuring token lengths with {model.name}…")
         self.stats_task = TaskThread(
-            lambda progress: token_stats(inputs, model, max_seq_length=limit), parent=self
+            tasks.lengths, self.source, model, self.options, limit, parent=self
         )
         self.stats_task.succeeded.connect(self._stats)
         self.stats_task.failed.connect(self.token_info.setText)
@@ -349,24 +535,11 @@ class DataPage(Page):
 
     def _stats(self, report) -> None:
         stats = report.total
-        if stats.records:
-            self.state.set_longest_example(int(stats.max))
         self.histogram.show_stats(stats)
         self.token_info.setText(
             f"{stats.records:,} examples · median {stats.median:.0f} tokens · longest "
-            f"{stats.max} · {stats.truncated} longer than {stats.max_seq_length} "
-            f"({stats.truncated_share:.1%}), {stats.tokens_cut:,} tokens would be cut"
+            f"{stats.max:,} · {stats.truncated:,} longer than Max tokens ({stats.max_seq_length:,}"
+            f", {stats.truncated_share:.1%}): {stats.tokens_cut:,} tokens would be cut"
         )
-
-    def problems(self) -> list[str]:
-        if self.state.data_dir:
-            return []
-        if self.report is not None and self.report.records:
-            return ["Press Prepare dataset to split the data into train and validation."]
-        return ["Drop or choose a dataset."]
-
-    def shutdown(self) -> None:
-        for task in (self.task, self.stats_task):
-            if task is not None and task.isRunning():
-                task.cancel()
-                task.wait(10000)
+        if stats.records:
+            self.state.set_longest_example(int(stats.max))

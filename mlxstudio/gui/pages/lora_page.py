@@ -1,12 +1,15 @@
-"""LoRA settings page: presets, every setting with a plain-words tooltip, YAML in and out."""
+"""LoRA settings page: presets, every setting with a plain-words tooltip, YAML in and out,
+and the memory gauge these settings move."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
+    QButtonGroup,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -19,6 +22,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QVBoxLayout,
+    QWidget,
 )
 
 from mlxstudio.core.config import (
@@ -28,7 +32,10 @@ from mlxstudio.core.config import (
     load_config,
 )
 from mlxstudio.core.errors import UserError
+from mlxstudio.gui.icons import icon
 from mlxstudio.gui.pages.base import Page
+from mlxstudio.gui.style import set_message
+from mlxstudio.gui.widgets.memory_gauge import MemoryGauge
 
 PRESETS: dict[str, dict] = {
     "Quick test": dict(
@@ -60,8 +67,16 @@ PRESETS: dict[str, dict] = {
     ),
 }
 
+PRESET_WORDS = {
+    "Quick test": "A few minutes, to see it all works",
+    "Balanced": "A good first real run",
+    "Quality": "Longer, every layer, larger rank",
+}
+ADAPTERS = {"lora": "LoRA", "dora": "DoRA", "full": "Full"}  # value -> what the window says
+
 TIPS = {
-    "fine_tune_type": "LoRA trains small add-on matrices (fast, little memory). DoRA is a "
+    "fine_tune_type": "What is trained. LoRA trains small add-on matrices (fast, little "
+    "memory). DoRA is a "
     "LoRA variant that is often a bit better. Full changes every weight of "
     "the chosen layers (needs far more memory).",
     "num_layers": "How many of the model's last layers to adapt. -1 means all of them. "
@@ -85,6 +100,43 @@ TIPS = {
 }
 
 
+class PresetPicker(QWidget):
+    """The presets as a row of buttons, each with its one-line description; none is checked
+    once a setting is edited ("Custom")."""
+
+    currentTextChanged = Signal(str)  # noqa: N815 (the QComboBox name it replaces)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.group = QButtonGroup(self)
+        self.buttons: dict[str, QPushButton] = {}
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        for name, words in PRESET_WORDS.items():
+            button = QPushButton(f"{name}\n{words}")
+            button.setCheckable(True)
+            button.setProperty("choice", True)
+            button.setToolTip(words + ".")
+            self.group.addButton(button)
+            self.buttons[name] = button
+            button.clicked.connect(lambda _on, n=name: self.currentTextChanged.emit(n))
+            row.addWidget(button, 1)
+
+    def currentText(self) -> str:  # noqa: N802 (QComboBox's name)
+        checked = self.group.checkedButton()
+        return next((n for n, b in self.buttons.items() if b is checked), "Custom")
+
+    def setCurrentText(self, name: str) -> None:  # noqa: N802 (QComboBox's name)
+        """Choose a preset (emitting currentTextChanged), or "Custom" to uncheck them all."""
+        if name == self.currentText():
+            return
+        self.group.setExclusive(False)
+        for n, b in self.buttons.items():
+            b.setChecked(n == name)
+        self.group.setExclusive(True)
+        self.currentTextChanged.emit(name)
+
+
 def _spin(low: int, high: int, step: int = 1) -> QSpinBox:
     box = QSpinBox()
     box.setRange(low, high)
@@ -99,22 +151,18 @@ class LoraPage(Page):
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
         self._loading = False
-        self.preset = QComboBox()
-        self.preset.addItems(["Custom", *PRESETS])
-        self.preset.setToolTip(
-            "Quick test: a few minutes to see it works. Balanced: a good "
-            "first real run. Quality: longer, all layers, larger rank."
-        )
+        self.preset = PresetPicker()
         self.preset.currentTextChanged.connect(self.apply_preset)
-        import_button = QPushButton("Import YAML…")
+        import_button = QPushButton(icon("import"), "Import settings…")
         import_button.setToolTip("Load settings from a YAML file (mlx-lm lora_config.yaml works).")
         import_button.clicked.connect(self._import)
-        export_button = QPushButton("Export YAML…")
-        export_button.setToolTip("Save these settings; `mlxstudio train FILE` runs them headless.")
+        export_button = QPushButton(icon("export"), "Export settings…")
+        export_button.setToolTip("Save these settings to a YAML file, to import them later.")
         export_button.clicked.connect(self._export)
+        presets_label = QLabel("Start from a preset")
+        presets_label.setStyleSheet("font-weight: 600;")
         top = QHBoxLayout()
-        top.addWidget(QLabel("Preset:"))
-        top.addWidget(self.preset)
+        top.addWidget(presets_label)
         top.addStretch(1)
         top.addWidget(import_button)
         top.addWidget(export_button)
@@ -137,7 +185,8 @@ class LoraPage(Page):
             "mask_prompt": QCheckBox("Train on answers only"),
             "grad_checkpoint": QCheckBox("Gradient checkpointing"),
         }
-        self.w["fine_tune_type"].addItems(list(FINE_TUNE_TYPES))
+        for value in FINE_TUNE_TYPES:
+            self.w["fine_tune_type"].addItem(ADAPTERS.get(value, value), value)
         self.w["optimizer"].addItems([o for o in OPTIMIZERS if o != "muon"])
         self.w["scale"].setRange(0.0, 1000.0)
         self.w["dropout"].setRange(0.0, 0.9)
@@ -151,8 +200,8 @@ class LoraPage(Page):
                 if hasattr(widget, sig):
                     getattr(widget, sig).connect(self._edited)
 
-        method = self._form(
-            ("fine_tune_type", "Method"),
+        adapter = self._form(
+            ("fine_tune_type", "Adapter"),
             ("num_layers", "Layers"),
             ("rank", "Rank"),
             ("scale", "Scale"),
@@ -173,17 +222,22 @@ class LoraPage(Page):
         extra.addRow(self.w["grad_checkpoint"])
         self.w["learning_rate"].setMaximumWidth(120)
         groups = QHBoxLayout()
-        for title, form in (("Method", method), ("Training", training), ("Run", extra)):
+        for title, form in (("Adapter", adapter), ("Training", training), ("Run", extra)):
             box = QGroupBox(title)
             box.setLayout(form)
             groups.addWidget(box)
 
         self.message = QLabel()
         self.message.setObjectName("Hint")
+        self.message.setWordWrap(True)
+        self.gauge = MemoryGauge(state)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(10)
         layout.addLayout(top)
+        layout.addWidget(self.preset)
         layout.addLayout(groups)
+        layout.addWidget(self.gauge)
         layout.addWidget(self.message)
         layout.addStretch(1)
         self.load_from_state()
@@ -198,7 +252,8 @@ class LoraPage(Page):
     def load_from_state(self) -> None:
         cfg, lora = self.state.config, self.state.config.lora_parameters
         self._loading = True
-        self.w["fine_tune_type"].setCurrentText(cfg.fine_tune_type)
+        box = self.w["fine_tune_type"]
+        box.setCurrentIndex(max(0, box.findData(cfg.fine_tune_type)))
         self.w["optimizer"].setCurrentText(cfg.optimizer)
         self.w["learning_rate"].setText(f"{cfg.learning_rate:g}")
         self.w["rank"].setValue(int(lora.get("rank", 8)))
@@ -252,7 +307,7 @@ class LoraPage(Page):
             )
         }
         self.state.update_config(
-            fine_tune_type=self.w["fine_tune_type"].currentText(),
+            fine_tune_type=self.w["fine_tune_type"].currentData(),
             optimizer=self.w["optimizer"].currentText(),
             learning_rate=lr,
             lora_parameters=lora,
@@ -282,18 +337,18 @@ class LoraPage(Page):
         try:
             loaded = load_config(path)
         except UserError as err:
-            self.message.setText(str(err))
+            set_message(self.message, str(err), "error")
             return
         keep = {"model": self.state.config.model, "data": self.state.config.data}
         self.state.config = replace(loaded, **{k: v for k, v in keep.items() if v})
         self.state.changed.emit()
         self.load_from_state()
-        self.message.setText(f"Loaded {path}")
+        set_message(self.message, f"Loaded {path}", "ok")
 
     def export_yaml(self, path: Path) -> None:
         self.store()
         dump_config(self.state.config, path)
-        self.message.setText(f"Saved {path}; run it headless with: mlxstudio train {path}")
+        set_message(self.message, f"Saved {path}. Import it later from this page.", "ok")
 
     def _import(self) -> None:
         file, _ = QFileDialog.getOpenFileName(

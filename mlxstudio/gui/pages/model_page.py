@@ -1,10 +1,12 @@
 """Model page: models found on this machine, the catalog to download from, GGUF import, and
-the training-memory gauge that follows the LoRA settings."""
+the training-memory gauge that follows the LoRA settings.
+
+First run: with no model, an empty state offers the demo model; with exactly one trainable
+model and none chosen, that one is chosen; the demo button shows only while it is missing."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -19,6 +21,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
+    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -27,19 +30,24 @@ from PySide6.QtWidgets import (
 from mlxstudio.core import paths
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.models.catalog import CatalogEntry, load_catalog
+from mlxstudio.core.models.demo import DEMO_NAME
 from mlxstudio.core.models.discover import ModelEntry, add_user_folder, discover
-from mlxstudio.core.models.memory import (
-    MemoryEstimate,
-    ModelShape,
-    TrainSettings,
-    estimate,
-    machine_memory_gb,
-)
+from mlxstudio.core.models.memory import MemoryEstimate
 from mlxstudio.engine.job import JobThread, mlxstudio_command
+from mlxstudio.gui.icons import icon
 from mlxstudio.gui.pages.base import Page
+from mlxstudio.gui.style import repolish, set_message
+from mlxstudio.gui.widgets.empty_state import empty_state
 from mlxstudio.gui.widgets.memory_gauge import MemoryGauge
 
-COLUMNS = ("Name", "Architecture", "Parameters", "Weights", "Size", "Context", "Chat", "Source")
+COLUMNS = (
+    "Name", "Status", "Architecture", "Parameters", "Weights", "Size", "Context", "Chat",
+    "Source",
+)  # fmt: skip
+NO_MODELS = (
+    "No models on this computer yet. Install the small demo model to try every step in "
+    "minutes, or download one from the catalog below."
+)
 PROGRESS = re.compile(r"^progress (\d+)%")
 
 
@@ -47,6 +55,20 @@ def _params(n: int | None) -> str:
     if not n:
         return "?"
     return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
+
+
+def status_of(m: ModelEntry) -> str:
+    """The Status cell: ready, or what to do, or why it cannot be trained (window words)."""
+    if m.format == "gguf":
+        if m.trainable:
+            return "GGUF: select it, then Import selected GGUF"
+        return f"Can't import: {m.note}"
+    return "Ready" if m.trainable else f"Can't train: {m.note}"
+
+
+def demo_installed() -> bool:
+    """Whether the demo model is in the app's model folder (where install-demo puts it)."""
+    return (paths.models_dir() / DEMO_NAME / "config.json").is_file()
 
 
 class ModelPage(Page):
@@ -60,8 +82,6 @@ class ModelPage(Page):
         super().__init__(state, parent)
         self.models: list[ModelEntry] = []
         self.job: JobThread | None = None
-        self.memory_gb = machine_memory_gb()
-        self.estimate: MemoryEstimate | None = None
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -72,15 +92,22 @@ class ModelPage(Page):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._selected)
+        self.empty, self.empty_button = empty_state("model", NO_MODELS, "Install demo model")
+        self.empty_button.setIcon(icon("download", colour="#ffffff"))
+        self.empty_button.clicked.connect(self.install_demo)
+        self.models_view = QStackedWidget()
+        self.models_view.addWidget(self.table)
+        self.models_view.addWidget(self.empty)
 
-        self.demo_button = QPushButton("Install demo model (SmolLM2-135M)")
+        self.demo_button = QPushButton(icon("download"), "Install demo model (SmolLM2-135M)")
         self.demo_button.setToolTip(
             "A 135M-parameter instruct model shipped with the app; "
             "small enough to fine-tune in minutes."
         )
         self.demo_button.clicked.connect(self.install_demo)
-        self.import_button = QPushButton("Import GGUF…")
+        self.import_button = QPushButton(icon("import"), "Import GGUF…")
         self.import_button.setToolTip(
             "Turn a .gguf file (Ollama, LM Studio, llama.cpp) into an MLX model folder."
         )
@@ -97,7 +124,7 @@ class ModelPage(Page):
             "What to do with the GGUF's weights on import: keep Q4_0/Q4_1/Q8_0 as MLX "
             "quantization, requantize to MLX 4 or 8 bits, or dequantize to full precision."
         )
-        self.folder_button = QPushButton("Add a model folder…")
+        self.folder_button = QPushButton(icon("folder"), "Add a model folder…")
         self.folder_button.setToolTip(
             "A model folder (with config.json), or a folder holding models or .gguf files; "
             "it is remembered and scanned from now on."
@@ -114,7 +141,11 @@ class ModelPage(Page):
         self.catalog_box.setToolTip(
             "Recommended MLX-community models; or type any hub repo as owner/name."
         )
-        self.catalog_box.setMinimumWidth(380)
+        # Long catalog lines must not set the window's minimum width.
+        self.catalog_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.catalog_box.setMinimumContentsLength(32)
         try:
             self.catalog = load_catalog()
         except UserError:
@@ -124,9 +155,9 @@ class ModelPage(Page):
                 f"{e.repo}  ·  {e.parameters}, {e.quantization}, {e.size_gb:g} GB, {e.licence}",
                 e.repo,
             )
-        self.download_button = QPushButton("Download")
+        self.download_button = QPushButton(icon("download"), "Download")
         self.download_button.clicked.connect(self._download_clicked)
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton(icon("stop"), "Cancel")
         self.cancel_button.setToolTip("Stop the download; starting it again resumes it.")
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.setEnabled(False)
@@ -139,7 +170,7 @@ class ModelPage(Page):
         fetch.addWidget(self.download_button)
         fetch.addWidget(self.cancel_button)
 
-        self.gauge = MemoryGauge()
+        self.gauge = MemoryGauge(state)
         self.status = QLabel()
         self.status.setObjectName("Hint")
         # Long paths must wrap or clip, never widen the window.
@@ -152,13 +183,12 @@ class ModelPage(Page):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(buttons)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.models_view, 1)
         layout.addWidget(self.gauge)
         layout.addLayout(fetch)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.log)
-        state.changed.connect(self.update_estimate)
         self.refresh()
 
     # -- the model list ----------------------------------------------------------------------
@@ -168,6 +198,7 @@ class ModelPage(Page):
         for row, m in enumerate(self.models):
             cells = (
                 m.name,
+                status_of(m),
                 m.architecture,
                 _params(m.parameters),
                 m.quantization,
@@ -180,23 +211,24 @@ class ModelPage(Page):
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(tip)
-                if col in (2, 4, 5):
+                if col in (3, 5, 6):
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
                 if not m.trainable:
                     item.setForeground(Qt.GlobalColor.gray)
                 self.table.setItem(row, col, item)
+        self.models_view.setCurrentWidget(self.table if self.models else self.empty)
+        self.demo_button.setVisible(bool(self.models) and not demo_installed())
+        trainable = [m for m in self.models if m.trainable and m.format != "gguf"]
+        if self.state.model_path is None and len(trainable) == 1:
+            self.state.set_model(trainable[0].path)  # the only choice: chosen for the user
         if self.state.model_path:
             self._select_path(self.state.model_path)
         where = paths.models_dir()
         self.status.setText(
-            f"{len(self.models)} model(s) found (app folder: {where})"
-            if self.models
-            else f"No models yet in {where}. Install the demo model, download one from the "
-            "catalog, or import a GGUF file."
+            f"{len(self.models)} model(s) found (app folder: {where})" if self.models else ""
         )
-        self.update_estimate()
 
     def _select_path(self, path: Path) -> None:
         for row, m in enumerate(self.models):
@@ -212,46 +244,40 @@ class ModelPage(Page):
         if m is None:
             return
         if m.format == "gguf":
-            self.status.setText(f"{m.name} is a GGUF file: {m.note}.")
+            message = (
+                f"{m.name} is a GGUF file: press Import selected GGUF to make it trainable."
+                if m.trainable
+                else f"{m.name} is a GGUF file that cannot be imported: {m.note}."
+            )
+            set_message(self.status, message, "info" if m.trainable else "warning")
             self.import_button.setText("Import selected GGUF")
-            self.update_estimate()
+            self._import_is_next(m.trainable)
             return
         self.import_button.setText("Import GGUF…")
+        self._import_is_next(False)
         if not m.trainable:
-            self.status.setText(f"{m.name} cannot be trained here: {m.note}.")
+            set_message(self.status, f"{m.name} cannot be trained here: {m.note}.", "warning")
+        else:
+            set_message(self.status, f"Using {m.name}.", None)
         self.state.set_model(m.path)
+
+    def _import_is_next(self, on: bool) -> None:
+        """A selected importable GGUF makes Import the page's primary action."""
+        self.import_button.setProperty("primary", on)
+        repolish(self.import_button)
 
     def problems(self) -> list[str]:
         return [] if self.state.model_path else ["Choose a model (or install the demo model)."]
 
     # -- the memory gauge --------------------------------------------------------------------
+    @property
+    def estimate(self) -> MemoryEstimate | None:
+        """The gauge's current estimate (None until model and data lengths are known)."""
+        return self.gauge.estimate
+
     def update_estimate(self) -> None:
-        """Re-estimate for the chosen model and the LoRA page's current settings."""
-        folder = self.state.model_path
-        if folder is None:
-            self.estimate = None
-            self.gauge.show_estimate(None)
-            return
-        try:
-            shape = ModelShape.from_folder(Path(folder))
-            settings = TrainSettings.from_run_config(self.state.config)
-            longest = self.state.longest_example
-            if longest and longest < settings.max_seq_length:  # rows pad to the longest
-                settings = replace(settings, max_seq_length=longest)
-            self.estimate = estimate(shape, settings, self.memory_gb)
-        except (UserError, KeyError, ValueError) as err:
-            self.estimate = None
-            self.gauge.show_estimate(None, f"Memory estimate unavailable: {err}")
-            return
-        cfg = self.state.config
-        layers = "all" if cfg.num_layers < 0 else cfg.num_layers
-        what = (
-            f"{cfg.fine_tune_type}, rank {settings.rank}, {layers} layers, batch "
-            f"{cfg.batch_size}, {settings.max_seq_length} tokens"
-            + (" (your longest example)" if settings.max_seq_length < cfg.max_seq_length else "")
-            + (", checkpointing" if cfg.grad_checkpoint else "")
-        )
-        self.gauge.show_estimate(self.estimate, what)
+        """Re-estimate now (the gauge also follows every state change by itself)."""
+        self.gauge.refresh()
 
     # -- jobs: slow work runs as a child `mlxstudio models ...` so the window stays responsive
     def _run(self, *args: str) -> None:
@@ -266,7 +292,7 @@ class ModelPage(Page):
         self.job.start()
 
     def _busy(self, busy: bool) -> None:
-        for b in (self.demo_button, self.import_button, self.download_button):
+        for b in (self.demo_button, self.empty_button, self.import_button, self.download_button):
             b.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
 
@@ -282,12 +308,13 @@ class ModelPage(Page):
     def _job_ended(self, code: int, error: str) -> None:
         self._busy(False)
         self.progress.hide()
+        level = None
         if code == 0:
-            message = "Done."
+            message, level = "Done.", "ok"
         elif (code in (130, -2) and not error) or "cancelled" in error:
             message = "Cancelled. Start it again to resume where it stopped."
         else:
-            message = f"Failed: {error or 'see the log'}"
+            message, level = f"Failed: {error or 'see the log'}", "error"
         before = {m.path for m in self.models}
         self.refresh()
         added = [m for m in self.models if m.path not in before and m.format != "gguf"]
@@ -295,7 +322,7 @@ class ModelPage(Page):
             self.state.set_model(added[0].path)
             self._select_path(added[0].path)
             message += f" Selected {added[0].name}."
-        self.status.setText(message)
+        set_message(self.status, message, level)
 
     def cancel(self) -> None:
         if self.job is not None and self.job.isRunning():
@@ -315,7 +342,9 @@ class ModelPage(Page):
     def download(self, repo: str) -> None:
         repo = repo.strip().split()[0] if repo.strip() else ""
         if repo.count("/") != 1:
-            self.status.setText("Name a hub repo as owner/name, e.g. mlx-community/…")
+            set_message(
+                self.status, "Name a hub repo as owner/name, e.g. mlx-community/…", "warning"
+            )
             return
         self.status.setText(f"Downloading {repo}…")
         self.progress.setValue(0)
@@ -347,7 +376,7 @@ class ModelPage(Page):
         try:
             add_user_folder(folder)
         except UserError as err:
-            self.status.setText(str(err))
+            set_message(self.status, str(err), "error")
             return
         self.refresh()
         if (folder / "config.json").is_file():

@@ -1,17 +1,25 @@
 """Serve & Chat page: run an OpenAI-compatible server for the model (with the run's
-adapters) and talk to it: a chat playground, base vs fine-tuned side by side, and a list
-of test prompts answered in one go."""
+adapters) and talk to it: a chat playground kept per run, base vs fine-tuned side by side,
+and a list of test prompts answered in one go.
+
+What the page names as served is always the live server's (the job's) model and adapters;
+when the wizard's run or model has changed since it started, a banner says so and offers
+Restart. The conversation shown is the wizard's run's, restored from its chat log.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
+from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QTextBlockFormat, QTextCharFormat
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -20,18 +28,31 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QTabWidget,
-    QTextBrowser,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from mlxstudio.core.serve.prompts import append_chat
+from mlxstudio.core.errors import UserError
+from mlxstudio.core.runs import read_meta
+from mlxstudio.core.serve.loading import resolve_adapter
+from mlxstudio.core.serve.prompts import (
+    append_chat,
+    conversation_messages,
+    new_chat_id,
+    read_conversation,
+)
 from mlxstudio.engine.job import JobThread
+from mlxstudio.gui.icons import icon
 from mlxstudio.gui.pages.base import Page
+from mlxstudio.gui.style import repolish
 from mlxstudio.gui.widgets.chat_compare import ComparePanel
 from mlxstudio.gui.widgets.chat_test_prompts import TestPromptsPanel
+from mlxstudio.gui.widgets.chat_view import ChatView
 from mlxstudio.gui.widgets.chat_worker import ChatWorker
 from mlxstudio.gui.widgets.serve_job import ServerJob
+
+_NO_RUN = object()  # the conversation shown before any run was chosen
 
 
 class ServePage(Page):
@@ -40,29 +61,40 @@ class ServePage(Page):
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
+        # ---- attributes
         self.job = ServerJob(self)
-        self.job.line.connect(self._server_line)
-        self.job.ready.connect(self._server_ready)
-        self.job.ended.connect(self._server_ended)
         self.worker: ChatWorker | None = None
         self._answering = False  # until the window has taken the whole answer in
         self.history: list[dict] = []
         self.answer = ""
+        self.chat_id = new_chat_id()
+        self._chat_ids: dict[Path, str] = {}  # run -> its conversation on screen
+        self._chat_run: object = _NO_RUN  # the run whose conversation is shown
+        self._served = (None, None)  # the wizard's (model, run) when the server started
+        self._restart = False  # start again once the server has stopped
+        self._asked: tuple | None = None
+        self._note = "Not serving."  # the status line while no server runs
+        self._adapter_run: object = _NO_RUN  # the run the adapters box was set for
 
+        # ---- widgets and layout
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._server_box())
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self._chat_tab(), "Chat")
-        self.compare = ComparePanel(
-            lambda: self.state.model_path, self._tuned_server, self.chat_settings
-        )
-        self.tabs.addTab(self.compare, "Side by side")
-        self.test_prompts = TestPromptsPanel(self._test_context)
-        self.tabs.addTab(self.test_prompts, "Test prompts")
+        self.tabs.addTab(self._chat_tab(), icon("chat"), "Chat")
+        self.compare = ComparePanel(self._served_model, self.tuned_server, self.chat_settings)
+        self.tabs.addTab(self.compare, icon("compare"), "Side by side")
+        self.test_prompts = TestPromptsPanel(self.prompts_context)
+        self.tabs.addTab(self.test_prompts, icon("start"), "Test prompts")
         layout.addWidget(self.tabs, 1)
-        self._controls()
+
+        # ---- signals
+        self.job.line.connect(self._server_line)
+        self.job.ready.connect(self._server_ready)
+        self.job.ended.connect(self._server_ended)
+        self.state.changed.connect(self.refresh)
+        self.refresh()
 
     # ---- layout
     def _server_box(self) -> QGroupBox:
@@ -94,16 +126,25 @@ class ServePage(Page):
         access.addWidget(self.network_check)
         access.addStretch(1)
         self.serve_button = QPushButton("Start server")
+        self.serve_button.setMinimumWidth(130)
         self.serve_button.clicked.connect(self.toggle_server)
         self.server_status = QLabel("Not serving.")
         self.server_status.setObjectName("Hint")
+        self.server_status.setWordWrap(True)
         # Selectable, so the URL can be copied into another client.
         self.server_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.server_log = QPlainTextEdit()
         self.server_log.setReadOnly(True)
         self.server_log.setMaximumBlockCount(2000)
-        self.server_log.setMaximumHeight(70)
+        self.server_log.setMaximumHeight(64)
         self.server_log.setPlaceholderText("The server's log appears here.")
+        self.server_log.hide()  # shown on demand, and when the server fails
+        self.log_button = QToolButton()
+        self.log_button.setText("Log")
+        self.log_button.setCheckable(True)
+        self.log_button.setToolTip("Show the server's log")
+        self.log_button.setAutoRaise(True)
+        self.log_button.toggled.connect(self.server_log.setVisible)
         form = QFormLayout()
         form.addRow("Model", self.model_label)
         form.addRow("", self.adapter_check)
@@ -111,12 +152,32 @@ class ServePage(Page):
         row = QHBoxLayout()
         row.addWidget(self.serve_button)
         row.addWidget(self.server_status, 1)
+        row.addWidget(self.log_button)
         box = QGroupBox("Server")
         box_layout = QVBoxLayout(box)
         box_layout.addLayout(form)
         box_layout.addLayout(row)
+        box_layout.addWidget(self._stale_banner())
         box_layout.addWidget(self.server_log)
         return box
+
+    def _stale_banner(self) -> QFrame:
+        """Shown when the wizard's run or model is not what the live server serves."""
+        self.stale_banner = QFrame()
+        self.stale_banner.setObjectName("Card")
+        self.stale_icon = QLabel()
+        self.stale_icon.setPixmap(icon("warning").pixmap(16, 16))
+        self.stale_label = QLabel()
+        self.stale_label.setWordWrap(True)
+        self.restart_button = QPushButton(icon("resume"), "Restart server")
+        self.restart_button.clicked.connect(self.restart_server)
+        row = QHBoxLayout(self.stale_banner)
+        row.setContentsMargins(10, 6, 10, 6)
+        row.addWidget(self.stale_icon)
+        row.addWidget(self.stale_label, 1)
+        row.addWidget(self.restart_button)
+        self.stale_banner.hide()
+        return self.stale_banner
 
     def _chat_tab(self) -> QWidget:
         self.system = QLineEdit()
@@ -128,6 +189,7 @@ class ServePage(Page):
         self.max_tokens = QSpinBox()
         self.max_tokens.setRange(1, 8192)
         self.max_tokens.setValue(256)
+        self.max_tokens.setToolTip("The longest answer, in tokens (about ¾ of a word each).")
         settings = QHBoxLayout()
         settings.addWidget(self.system, 1)
         for label, widget in (
@@ -138,33 +200,31 @@ class ServePage(Page):
             settings.addSpacing(8)
             settings.addWidget(QLabel(label))
             settings.addWidget(widget)
-        self.transcript = QTextBrowser()
-        self.transcript.setPlaceholderText("Start the server, then ask something.")
+        self.transcript = ChatView()
+        self.transcript.sig_action.connect(self._empty_action)
         self.question = QLineEdit()
-        self.question.setPlaceholderText("Ask something…")
         self.question.returnPressed.connect(self.send)
-        self.send_button = QPushButton("Send")
+        self.send_button = QPushButton(icon("send"), "Send")
         self.send_button.setDefault(True)
         self.send_button.clicked.connect(self.send)
-        self.stop_button = QPushButton("Stop")
+        self.stop_button = QPushButton(icon("stop"), "Stop")
+        self.stop_button.setToolTip("Stop the answer being written")
         self.stop_button.clicked.connect(self.stop_answer)
-        self.clear_button = QPushButton("New chat")
+        self.clear_button = QPushButton(icon("chat"), "New chat")
+        self.clear_button.setToolTip("Start a fresh conversation (this one stays in the run)")
         self.clear_button.clicked.connect(self.new_chat)
         ask = QHBoxLayout()
         ask.addWidget(self.question, 1)
         for button in (self.send_button, self.stop_button, self.clear_button):
             ask.addWidget(button)
-        self.speed = QLabel()
-        self.speed.setObjectName("Hint")
         tab = QWidget()
         chat = QVBoxLayout(tab)
         chat.addLayout(settings)
         chat.addWidget(self.transcript, 1)
         chat.addLayout(ask)
-        chat.addWidget(self.speed)
         return tab
 
-    # ---- state
+    # ---- Public API
     @property
     def url(self) -> str:
         return self.job.url
@@ -174,18 +234,54 @@ class ServePage(Page):
         return self.job.thread
 
     def enter(self) -> None:
-        model = self.state.model_path
-        self.model_label.setText(str(model) if model else "No model chosen (see the Model page)")
+        if not self.adapter_check.isEnabled() and not self.job.is_running():
+            self._adapter_run = _NO_RUN  # the run may have saved its adapters since
+        self.test_prompts.load_run(self.state.run_dir)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Bring every label, the conversation and the buttons in line with the wizard's
+        state and the live server's."""
         run = self.state.run_dir
-        self.adapter_check.setEnabled(run is not None)
-        self.adapter_check.setChecked(run is not None)
-        self.adapter_check.setText(
-            f"Apply the fine-tuned adapters of run {run.name}"
-            if run
-            else "No training run yet: serving the base model"
-        )
-        self.test_prompts.load_run(run)
+        if run != self._chat_run:
+            self.show_conversation(run)
+        if not self.job.is_running() and run != self._adapter_run:
+            self._adapter_run = run  # the box follows the run; the user may then untick it
+            usable = _has_adapters(run)
+            self.adapter_check.setEnabled(usable)
+            self.adapter_check.setChecked(usable)
+            self.adapter_check.setText(
+                f"Apply the fine-tuned adapters of run {run.name}"
+                if usable
+                else f"Run {run.name} has no adapters yet: serving the base model"
+                if run
+                else "No training run yet: serving the base model"
+            )
+        self.model_label.setText(self._model_text())
+        self._banner()
         self._controls()
+
+    def serve_run(self, run_dir: Path) -> None:
+        """Select run_dir (and the model it was trained from) and serve it with its
+        adapters; a server serving something else is restarted."""
+        model = run_model(run_dir)
+        if model is not None and model != self.state.model_path:
+            self.state.set_model(model)
+        if run_dir != self.state.run_dir:
+            self.state.set_run(run_dir)
+        self.enter()
+        if self.job.is_running():
+            if self.is_stale():
+                self.restart_server()
+        else:
+            self.start_server()
+
+    def is_stale(self) -> bool:
+        """True when the wizard's model or run changed since the live server started."""
+        return self.job.is_running() and self._served != (
+            self.state.model_path,
+            self.state.run_dir,
+        )
 
     def chat_settings(self) -> dict:
         return {
@@ -195,58 +291,74 @@ class ServePage(Page):
             "max_tokens": self.max_tokens.value(),
         }
 
-    def _tuned_server(self) -> tuple[str, str]:
-        return (self.url, self.job.api_key) if self.url and self.job.adapter else ("", "")
-
-    def _test_context(self):
-        settings = {**self.chat_settings(), "adapter": self.adapter_check.isChecked()}
-        settings["temperature"] = 0.0  # test answers are compared run to run: greedy
-        return self.state.model_path, self.state.run_dir, settings
-
-    def _controls(self) -> None:
-        serving = bool(self.url)
-        starting = self.job.is_running() and not serving
-        chatting = self.worker is not None and self.worker.isRunning()
-        self.serve_button.setText("Stop server" if serving or starting else "Start server")
-        self.serve_button.setEnabled(bool(self.state.model_path) or serving or starting)
-        for widget in (self.port, self.api_key, self.network_check, self.adapter_check):
-            widget.setEnabled(not (serving or starting))
-        if not (serving or starting):
-            self.adapter_check.setEnabled(self.state.run_dir is not None)
-        self.send_button.setEnabled(serving and not chatting)
-        self.question.setEnabled(serving)
-        self.stop_button.setEnabled(chatting)
+    def is_answering(self) -> bool:
+        """True from Send until the answer's last piece and its end have reached the window
+        (the thread ends a moment before its queued signals are handled)."""
+        return self._answering
 
     # ---- server
     def toggle_server(self) -> None:
         if self.job.is_running():
-            self.server_status.setText("Stopping…")
-            self.job.stop()
+            self.stop_server()
+        else:
+            self.start_server()
+
+    def start_server(self) -> None:
+        model = self.state.model_path
+        if model is None or self.job.is_running():
             return
         adapter = self.state.run_dir if self.adapter_check.isChecked() else None
+        self._served = (model, self.state.run_dir)
         self.server_log.clear()
         self.server_status.setText("Loading the model…")
         self.job.start(
-            self.state.model_path,
+            model,
             adapter=adapter,
             port=self.port.value(),
             api_key=self.api_key.text().strip(),
             network=self.network_check.isChecked(),
         )
+        self.refresh()
+
+    def stop_server(self) -> None:
+        """SIGTERM, SIGKILL after a grace period: it always stops."""
+        if not self.job.is_running():
+            return
+        self.stop_answer()
+        self.compare.stop_answers()
+        self.job.stop()
+        self.server_status.setText("Stopping the server…")
         self._controls()
+
+    def restart_server(self) -> None:
+        """Stop the live server and start one for the wizard's model and run."""
+        if self.job.is_running():
+            self._restart = True
+            self.stop_server()
+        else:
+            self.start_server()
 
     def _server_line(self, line: str) -> None:
         self.server_log.appendPlainText(line)
 
     def _server_ready(self, url: str) -> None:
-        where = "reachable from the network" if self.network_check.isChecked() else "this Mac only"
+        where = "reachable from the network" if self.job.network else "this Mac only"
         key = " · API key required" if self.job.api_key else ""
         self.server_status.setText(f"Serving at {url}  ({where}{key})")
-        self._controls()
+        self.refresh()
 
     def _server_ended(self, message: str) -> None:
+        self._note = message
         self.server_status.setText(message)
-        self._controls()
+        if message != "Server stopped.":
+            self.log_button.setChecked(True)  # the cause is in the log
+        if self._restart:
+            self._restart = False
+            self._adapter_run = _NO_RUN  # the adapters box follows the wizard's run again
+            self.refresh()
+            self.start_server()
+            return
+        self.refresh()
 
     def shutdown(self) -> None:
         """Stop every server and worker and wait for them: none may outlive the app."""
@@ -257,17 +369,155 @@ class ServePage(Page):
         self.test_prompts.shutdown()
         self.job.shutdown()
 
+    # ---- what is served
+    def _served_model(self) -> Path | None:
+        return self.job.model if self.job.is_running() else self.state.model_path
+
+    def tuned_server(self) -> tuple[str, str]:
+        """(url, api key) of the live server when it applies adapters, else ("", "")."""
+        return (self.url, self.job.api_key) if self.url and self.job.adapter else ("", "")
+
+    def prompts_context(self) -> tuple[Path | None, Path | None, dict]:
+        """(model, run, settings) for Test prompts: the live server's when one runs."""
+        # With a server up, the prompts go to what it serves, not to the wizard's choice.
+        settings = {**self.chat_settings(), "temperature": 0.0}  # greedy: compared run to run
+        if self.job.is_running():
+            settings["adapter"] = self.job.adapter is not None
+            return self.job.model, self.job.run_dir or self.state.run_dir, settings
+        settings["adapter"] = self.adapter_check.isChecked()
+        return self.state.model_path, self.state.run_dir, settings
+
+    def _model_text(self) -> str:
+        if self.job.is_running():
+            run = self.job.run_dir
+            adapters = f" with the adapters of run {run.name}" if run else " (no adapters)"
+            return f"{self.job.model.name}{adapters}  · what the server uses"
+        model = self.state.model_path
+        if model is None:
+            return "No model chosen yet: pick one on the Model page."
+        return model.name
+
+    def _banner(self) -> None:
+        stale = self.is_stale()
+        self.stale_banner.setVisible(stale)
+        if stale:
+            wanted_run = self.state.run_dir if _has_adapters(self.state.run_dir) else None
+            live = _describe(self.job.model, self.job.run_dir)
+            wanted = _describe(self.state.model_path, wanted_run)
+            if live == wanted:  # the same run on another model: name the models
+                live += f" on {self.job.model.name}"
+                wanted += f" on {self.state.model_path.name if self.state.model_path else '?'}"
+            self.stale_label.setText(f"Serving {live} — restart to serve {wanted}.")
+        self.restart_button.setEnabled(
+            stale and self.state.model_path is not None and not self.job.is_stopping()
+        )
+
+    def _controls(self) -> None:
+        serving = bool(self.url)
+        running = self.job.is_running()
+        stopping = self.job.is_stopping()
+        chatting = self.worker is not None and self.worker.isRunning()
+        self.serve_button.setText(
+            "Stopping…" if stopping else "Stop server" if running else "Start server"
+        )
+        if self.serve_button.property("primary") != (not running):
+            self.serve_button.setProperty("primary", not running)  # Start is the next step
+            repolish(self.serve_button)
+        self.serve_button.setIcon(icon("stop") if running else icon("start", "#ffffff"))
+        self.serve_button.setEnabled(not stopping and (running or bool(self.state.model_path)))
+        self.serve_button.setToolTip(
+            "" if self.state.model_path or running else "Pick a model on the Model page first."
+        )
+        if not running:
+            self.server_status.setText(
+                self._note
+                if self.state.model_path
+                else "Pick a model on the Model page to serve it."
+            )
+        for widget in (self.port, self.api_key, self.network_check):
+            widget.setEnabled(not running)
+        if running:
+            self.adapter_check.setEnabled(False)
+        why = self._why_no_chat(serving, running, stopping)
+        self.question.setEnabled(not why)
+        self.question.setPlaceholderText(why or "Ask something…  (Enter sends)")
+        self.send_button.setEnabled(not why and not chatting)
+        self.send_button.setToolTip(why)
+        self.stop_button.setEnabled(chatting)
+        self.stop_button.setToolTip("" if chatting else "Nothing is being answered.")
+        self.clear_button.setEnabled(not self._answering)
+        if not self.transcript.messages():
+            if self.is_stale() and not stopping:
+                self.transcript.set_empty_state(why, "Restart server")
+            elif running or stopping:
+                self.transcript.set_empty_state(why or "Ask something below.")
+            else:
+                action = "Start server" if self.state.model_path else ""
+                self.transcript.set_empty_state(why, action)
+
+    def _why_no_chat(self, serving: bool, running: bool, stopping: bool) -> str:
+        """Why there can be no chat now ("" when there can)."""
+        if stopping:
+            return "The server is stopping."
+        if running and not serving:
+            return "The model is loading…"
+        if not running:
+            if not self.state.model_path:
+                return "Pick a model on the Model page, then start the server to chat."
+            return "Start the server to chat with the model."
+        if self.is_stale():
+            return "The server serves something else: restart it to chat with this run."
+        return ""
+
+    def _empty_action(self) -> None:
+        if self.is_stale():
+            self.restart_server()
+        else:
+            self.start_server()
+
     # ---- chat
+    def show_conversation(self, run: Path | None) -> None:
+        """Show run's conversation (the one on screen earlier, or the latest saved)."""
+        if self._answering:  # the answer being written belonged to the other conversation
+            self.stop_answer()
+            self._answering, self._asked = False, None
+        self._chat_run = run
+        self.transcript.clear()
+        self.history = []
+        turns: list[dict] = []
+        if run is not None:
+            chat_id = self._chat_ids.get(run)
+            turns = read_conversation(run, chat_id)
+            if chat_id is None:
+                chat_id = (turns[-1].get("chat") if turns else None) or new_chat_id()
+                self._chat_ids[run] = chat_id
+            self.chat_id = chat_id
+        else:
+            self.chat_id = new_chat_id()
+        for turn in turns:
+            self.transcript.add_user(str(turn.get("prompt", "")))
+            self.transcript.add_answer(str(turn.get("answer", "")))
+            self.transcript.finish_answer(
+                _speed(
+                    turn.get("tokens") or 0,
+                    turn.get("seconds") or 0.0,
+                    turn.get("tokens_per_second"),
+                    str(turn.get("time", "")),
+                )
+            )
+        self.history = conversation_messages(turns)
+
     def send(self) -> None:
         text = self.question.text().strip()
-        if not text or not self.url or (self.worker and self.worker.isRunning()):
+        if not text or not self.send_button.isEnabled() or not self.url:
             return
         self.question.clear()
         settings = self.chat_settings()
         if settings["system"] and not self.history:
             self.history.append({"role": "system", "content": settings["system"]})
         self.history.append({"role": "user", "content": text})
-        self.transcript.append(f"<p><b>You</b><br>{_html(text)}</p>")
+        self.transcript.add_user(text)
+        self.transcript.add_answer()
         self.answer = ""
         self.worker = ChatWorker(
             self.url,
@@ -281,60 +531,52 @@ class ServePage(Page):
         self.worker.delta.connect(self._delta)
         self.worker.failed.connect(self._failed)
         self.worker.finished.connect(self._answer_done)
-        self.transcript.append("<b>Model</b>")
-        cursor = self.transcript.textCursor()
-        cursor.movePosition(cursor.MoveOperation.End)
-        cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())  # plain text for the answer
-        self.transcript.setTextCursor(cursor)
-        self.speed.setText("Thinking…")
-        self._asked = (text, settings, time.strftime("%H:%M:%S"))
+        self._asked = (text, settings, self._chat_run, self.chat_id, self.worker)
         self._answering = True
         self.worker.start()
         self._controls()
 
     def _delta(self, piece: str) -> None:
+        if self._asked is None or self.sender() is not self._asked[4]:
+            return  # an answer for a conversation no longer shown
         self.answer += piece
-        cursor = self.transcript.textCursor()
-        cursor.movePosition(cursor.MoveOperation.End)
-        cursor.insertText(piece, QTextCharFormat())
-        self.transcript.setTextCursor(cursor)
+        self.transcript.stream(piece)
 
     def _failed(self, message: str) -> None:
-        self.transcript.append(f"<p><i>{_html(message)}</i></p>")
-
-    def is_answering(self) -> bool:
-        """True from Send until the answer's last piece and its end have reached the window
-        (the thread ends a moment before its queued signals are handled)."""
-        return self._answering
+        if self._asked is not None and self.sender() is self._asked[4]:
+            self.transcript.add_error(message)
 
     def _answer_done(self) -> None:
+        worker, asked = self.sender(), self._asked
+        if asked is None or worker is not asked[4]:
+            return
         self._answering = False
-        worker = self.worker
-        if self.answer and worker is not None:
+        self._asked = None
+        if self.answer:
             self.history.append({"role": "assistant", "content": self.answer})
-            self.speed.setText(
-                f"{worker.tokens} tokens in {worker.seconds:.1f} s · "
-                f"{worker.tokens_per_second():.1f} tokens/s"
-            )
-            self._save_turn(worker)
-        elif worker is not None:
-            self.speed.clear()
+            self.transcript.finish_answer(_speed(worker.tokens, worker.seconds))
+            self._save_turn(worker, asked)
+        else:
+            # Nothing came: drop the question from the context, keep it on screen.
+            self.history.pop()
+            self.transcript.finish_answer("No answer.")
         self._controls()
 
-    def _save_turn(self, worker: ChatWorker) -> None:
+    def _save_turn(self, worker: ChatWorker, asked: tuple) -> None:
         # The run directory keeps every prompt asked of its model, with the answer.
-        run = self.state.run_dir
-        if run is None or not run.is_dir():
+        question, settings, run, chat_id, _ = asked
+        if not isinstance(run, Path) or not run.is_dir():
             return
-        question, settings, _ = self._asked
         append_chat(
             run,
             {
+                "chat": chat_id,
                 "prompt": question,
                 "answer": self.answer,
                 "adapter": self.job.adapter is not None,
                 **settings,
                 "tokens": worker.tokens,
+                "seconds": round(worker.seconds, 2),
                 "tokens_per_second": round(worker.tokens_per_second(), 1),
             },
         )
@@ -344,9 +586,60 @@ class ServePage(Page):
             self.worker.stop()
 
     def new_chat(self) -> None:
+        """A fresh conversation; the last one stays in the run's chat log."""
+        if self._answering:
+            return
+        self.chat_id = new_chat_id()
+        if isinstance(self._chat_run, Path):
+            self._chat_ids[self._chat_run] = self.chat_id
         self.history.clear()
         self.transcript.clear()
-        self.speed.clear()
+        self._controls()
+
+
+# ---- helpers
+def run_model(run_dir: Path) -> Path | None:
+    """The model folder a run was trained from, when it is still on this machine."""
+    names = [read_meta(run_dir).get("model")]
+    try:
+        config = json.loads((Path(run_dir) / "adapter_config.json").read_text("utf-8"))
+        names.append(config.get("model"))
+    except (OSError, ValueError):
+        pass
+    for name in names:
+        if name and Path(name).is_dir():
+            return Path(name)
+    return None
+
+
+def _has_adapters(run: Path | None) -> bool:
+    if run is None:
+        return False
+    try:
+        resolve_adapter(str(run))
+    except UserError:
+        return False
+    return True
+
+
+def _describe(model: Path | None, run: Path | None) -> str:
+    if model is None:
+        return "no model"
+    return f"run {run.name}" if run else f"{model.name} without adapters"
+
+
+def _speed(tokens: int, seconds: float, rate: float | None = None, when: str = "") -> str:
+    """'12 tokens · 3.4 s · 3.5 tokens/s' under an answer (and its day, once restored)."""
+    if rate is None and tokens and seconds:
+        rate = tokens / seconds
+    parts = [f"{tokens} tokens"] if tokens else []
+    if seconds:
+        parts.append(f"{seconds:.1f} s")
+    if rate:
+        parts.append(f"{rate:.1f} tokens/s")
+    with contextlib.suppress(ValueError):  # no time (a live answer) or an odd one
+        parts.append(time.strftime("%d %b %H:%M", time.strptime(when, "%Y-%m-%dT%H:%M:%S")))
+    return " · ".join(parts)
 
 
 def _spin(low: float, high: float, step: float, value: float) -> QDoubleSpinBox:
@@ -355,7 +648,3 @@ def _spin(low: float, high: float, step: float, value: float) -> QDoubleSpinBox:
     box.setSingleStep(step)
     box.setValue(value)
     return box
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,4 +1,4 @@
-"""Training page: start, pause, continue, stop; live plots, progress with ETA, the log."""
+"""Training page: start, pause, stop, resume; live plots, progress with ETA, samples, the log."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -24,10 +24,23 @@ from PySide6.QtWidgets import (
 from mlxstudio.core import paths, runs
 from mlxstudio.core.config import dump_config
 from mlxstudio.engine.job import JobThread, mlxstudio_command
+from mlxstudio.gui.icons import icon
 from mlxstudio.gui.pages.base import Page
-from mlxstudio.gui.widgets.hosts_picker import HostsPicker
-from mlxstudio.gui.widgets.method_picker import MethodPicker
-from mlxstudio.gui.widgets.plots import MetricPlots
+from mlxstudio.gui.style import make_primary, set_message
+from mlxstudio.gui.widgets.memory_gauge import MemoryGauge
+from mlxstudio.gui.widgets.plots import MetricPlots, last_per_step
+from mlxstudio.gui.widgets.run_info import (
+    LOG_FILE,
+    best_val_loss,
+    finite,
+    is_resumable,
+    method_name,
+    read_log,
+)
+from mlxstudio.gui.widgets.run_words import killed_message, plain_words
+from mlxstudio.gui.widgets.train_options import TrainOptions
+
+IDLE = "Press Start to fine-tune the model on your data."
 
 
 def format_eta(seconds: float | None) -> str:
@@ -48,51 +61,56 @@ class TrainPage(Page):
     # run name, step, total steps, last train loss (nan if none), eta seconds (-1), running
     status = Signal(str, int, int, float, float, bool)
     run_ended = Signal(str, str)  # run name, outcome message
+    goal_requested = Signal()  # the method line's "change on the Goal page" link
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
+        # ---- attributes
         self.job: JobThread | None = None
         self._ended = True
         self.run_name = ""
+        self.shown_run: Path | None = None  # the run whose curves, log and samples are shown
         self.total = 0
         self.step = 0
+        self.step_at_start = 0
         self.last_loss = float("nan")
         self.paused = False
         self.started = 0.0
 
-        self.name_edit = QLineEdit()
-        self.name_edit.setPlaceholderText("run name (optional)")
-        self.name_edit.setToolTip("The run's folder name under runs/.")
-        self.start_button = QPushButton("Start training")
-        self.start_button.setDefault(True)
-        self.pause_button = QPushButton("Pause")
-        self.resume_button = QPushButton("Resume")
-        self.resume_button.setToolTip("Continue a stopped or crashed run from its last checkpoint.")
-        self.resume_button.clicked.connect(self.resume_run)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Finish the current step, save the adapters and stop.")
-        self.start_button.clicked.connect(self.start)
-        self.pause_button.clicked.connect(self.toggle_pause)
-        self.stop_button.clicked.connect(self.stop)
-        self.method = MethodPicker()
-        self.method.changed.connect(lambda values: self.state.update_config(**values))
-        self.hosts = HostsPicker()
+        # ---- widgets
+        self.method_line = QLabel()
+        self.method_line.setTextFormat(Qt.TextFormat.RichText)
+        self.method_line.linkActivated.connect(lambda _link: self.goal_requested.emit())
+        self.options = TrainOptions(self.state)
+        self.hosts = self.options.hosts
         self.hosts.check_requested.connect(self.check_hosts)
-        controls = QHBoxLayout()
-        controls.addWidget(self.name_edit, 1)
-        for b in (self.start_button, self.resume_button, self.pause_button, self.stop_button):
-            controls.addWidget(b)
+
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("Run name (optional)")
+        self.name_edit.setToolTip("The run's folder name under runs/.")
+        self.start_button = make_primary(QPushButton("Start"), "start")
+        self.start_button.setDefault(True)
+        self.pause_button = QPushButton(icon("pause"), "Pause")
+        self.stop_button = QPushButton(icon("stop"), "Stop")
+        self.resume_button = QPushButton(icon("resume"), "Resume run")
+        self.resume_button.setToolTip(
+            "Continue this stopped or crashed run from its last saved checkpoint, in the "
+            "same run folder, up to its planned number of steps."
+        )
+        self.why = QLabel()  # why Start is disabled, under it
+        self.why.setWordWrap(True)
+        self.gauge = MemoryGauge(self.state)
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)  # an unset bar draws no text at all
         self.progress.setFormat("Not started")
-        self.summary = QLabel("Press Start to fine-tune the model on your data.")
-        self.summary.setObjectName("Hint")
+        self.summary = QLabel(IDLE)
         # Long paths must wrap or clip, never widen the window.
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.plots = MetricPlots()
         self.log = QPlainTextEdit()
@@ -101,42 +119,51 @@ class TrainPage(Page):
         self.log.setPlaceholderText("The training log appears here.")
         self.samples = QTextBrowser()
         self.samples.setPlaceholderText(
-            "Answers to your sample prompts appear here as training goes "
-            "(set sample_prompts in the settings YAML)."
+            "Answers to your sample prompts appear here as training goes. Add prompts "
+            "under “Sample answers while training” above."
         )
         self.bottom = QTabWidget()
         self.bottom.addTab(self.log, "Log")
         self.bottom.addTab(self.samples, "Samples")
         self.split = split = QSplitter()
-        split.setOrientation(split.orientation().Vertical)
+        split.setOrientation(Qt.Orientation.Vertical)
         split.addWidget(self.plots)
         split.addWidget(self.bottom)
-        split.setSizes([420, 130])
+        split.setChildrenCollapsible(False)
+        split.setSizes([520, 110])
 
+        # ---- layout
+        controls = QHBoxLayout()
+        controls.addWidget(self.name_edit, 1)
+        for b in (self.start_button, self.pause_button, self.stop_button, self.resume_button):
+            controls.addWidget(b)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.method)
-        layout.addWidget(self.hosts)
+        layout.setSpacing(6)
+        top = QHBoxLayout()
+        top.addWidget(self.method_line, 1)
+        top.addWidget(self.options.report_box)
+        layout.addLayout(top)
+        layout.addWidget(self.gauge)
+        layout.addWidget(self.options)
         layout.addLayout(controls)
+        layout.addWidget(self.why)
         layout.addWidget(self.progress)
         layout.addWidget(self.summary)
         layout.addWidget(split, 1)
-        self._buttons(running=False)
 
-    # ---- state of the controls
-    def _resumable(self) -> bool:
-        run = self.state.run_dir
-        if run is None or not (run / "checkpoints").is_dir():
-            return False
-        return runs.read_meta(run).get("status") != "completed"
+        # ---- signals
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.stop)
+        self.resume_button.clicked.connect(self.resume_run)
+        self.state.changed.connect(self._state_changed)
+        self._state_changed()
 
-    def _buttons(self, running: bool) -> None:
-        self.start_button.setEnabled(not running)
-        self.resume_button.setVisible(not running and self._resumable())
-        self.name_edit.setEnabled(not running)
-        self.pause_button.setEnabled(running)
-        self.stop_button.setEnabled(running)
-        self.pause_button.setText("Continue" if self.paused else "Pause")
+    # ---- Public API: the page
+    def enter(self) -> None:
+        self.options.load_from_state()
+        self._state_changed()
 
     def is_running(self) -> bool:
         """From Start until the page has handled the job's end (the thread can finish a
@@ -146,11 +173,11 @@ class TrainPage(Page):
     def problems(self) -> list[str]:
         missing = []
         if not self.state.config.model:
-            missing.append("Choose a model first.")
+            missing.append("Choose a model first (Model page).")
         if not self.state.config.data:
-            missing.append("Choose a dataset first.")
+            missing.append("Choose a dataset first (Data page).")
         if self.state.config.stage == "grpo" and not self.state.config.reward_model:
-            missing.append("Choose a reward for online RL.")
+            missing.append("Choose a reward on the Goal page.")
         if self.hosts.enabled.isChecked():
             if self.hosts.hostfile is None:
                 missing.append("Choose a hostfile to train on several Macs.")
@@ -158,30 +185,80 @@ class TrainPage(Page):
                 missing.append("Only supervised fine-tuning runs on several Macs for now.")
         return missing
 
-    # ---- the job
+    def progress_text(self) -> str:
+        return self.progress.text()
+
+    # ---- Public API: the job
     def start(self) -> None:
         if self.is_running():
             return
         missing = self.problems()
         if missing:
-            self.summary.setText(" ".join(missing))
+            set_message(self.why, " ".join(missing), "warning")
             return
+        self.options.apply_to_state()
         model = Path(self.state.config.model).name
         self.run_name = self.name_edit.text().strip() or f"{model}-{time.strftime('%m%d-%H%M')}"
-        cfg = replace(self.state.config, name=self.run_name, adapter_path=None)
+        cfg = self.state.config
+        cfg = replace(
+            cfg,
+            name=self.run_name,
+            adapter_path=None,
+            steps_per_report=self.options.report_interval(cfg.iters),
+        )
         config_dir = paths.home() / "configs"
         config_dir.mkdir(parents=True, exist_ok=True)
         config_path = config_dir / f"{self.run_name}.yaml"
         dump_config(cfg, config_path)
-        self.total, self.step = cfg.iters, 0
+        self.shown_run = None
+        self.total, self.step, self.step_at_start = cfg.iters, 0, 0
         self.set_stage(cfg.stage)
         self.plots.clear()
+        self.plots.set_steps(cfg.iters)
+        self.plots.set_placeholder("Loading the model… the curves start at step 1.")
         self.samples.clear()
+        self.log.clear()
         self._launch(["train", str(config_path), "--events", *self.hosts.args()])
-        self.summary.setText(f"Run {self.run_name}: settings saved to {config_path}")
+        self._say(f"Run {self.run_name} is starting. Its settings are saved with the run.")
+
+    def resume_run(self) -> None:
+        """Continue the shown run from its last checkpoint (same run directory)."""
+        run = self.shown_run
+        if self.is_running() or run is None or not self.resumable():
+            return
+        self.show_run(run)
+        self.log.appendPlainText(f"— Resuming {run.name} from its last checkpoint —")
+        self._launch(["train", "--resume", str(run), "--events", *self.hosts.args()])
+        self._say(f"Resuming {run.name} from its last checkpoint…")
+
+    def stop(self) -> None:
+        if self.is_running():
+            self._format("Stopping after this step…")
+            self.job.stop()
+
+    def toggle_pause(self) -> None:
+        if not self.is_running():
+            return
+        if self.paused:
+            self.job.resume()
+        else:
+            self.job.pause()
+
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        """Stop a running job and wait for it to save; kill it if it does not end in time."""
+        if self.job is None or not self.job.isRunning():
+            return
+        self.job.stop()
+        if not self.job.wait(timeout_ms):
+            self.job.kill()
+            self.job.wait(5000)
+
+    def resumable(self) -> bool:
+        """The shown run stopped or crashed with a checkpoint to continue from."""
+        return is_resumable(self.shown_run)
 
     def check_hosts(self, hostfile: Path) -> None:
-        """`mlxstudio doctor` in the background; its table goes to the log."""
+        """Check the hosts in the background; the table goes to the log."""
         if self.is_running():
             return
         self.bottom.setCurrentWidget(self.log)
@@ -196,84 +273,62 @@ class TrainPage(Page):
         )
         self.doctor.start()
 
-    def resume_run(self) -> None:
-        """Continue the current run from its last checkpoint (same run directory)."""
-        run = self.state.run_dir
-        if self.is_running() or run is None:
-            return
-        self.run_name = run.name
-        self.show_run(run)
-        self._launch(["train", "--resume", str(run), "--events", *self.hosts.args()])
-        self.summary.setText(f"Resuming {run.name} from its last checkpoint…")
-
+    # ---- the job's life
     def _launch(self, args: list[str]) -> None:
         self.last_loss = float("nan")
         self.paused = False
         self.started = time.time()
-        self.step_at_start = self.step
-        self.log.clear()
         self.progress.setRange(0, max(self.total, 1))
         self.progress.setValue(self.step)
-        self.progress.setFormat("Loading the model…")
+        self._format(f"Step {self.step} of {self.total} · loading the model…")
         self.job = JobThread(mlxstudio_command(*args), parent=self)
         self.job.event.connect(self.on_event)
         self.job.log.connect(self.log.appendPlainText)
         self.job.ended.connect(self.on_ended)
         self._ended = False
         self.job.start()
-        self._buttons(running=True)
+        self._buttons()
         self._emit_status()
-
-    def stop(self) -> None:
-        if self.is_running():
-            self.progress.setFormat("Stopping after this step…")
-            self.job.stop()
-
-    def shutdown(self, timeout_ms: int = 30000) -> None:
-        """Stop a running job and wait for it to save; kill it if it does not end in time."""
-        if self.job is None or not self.job.isRunning():
-            return
-        self.job.stop()
-        if not self.job.wait(timeout_ms):
-            self.job.kill()
-            self.job.wait(5000)
-
-    def toggle_pause(self) -> None:
-        if not self.is_running():
-            return
-        if self.paused:
-            self.job.resume()
-        else:
-            self.job.pause()
 
     def on_event(self, event: dict) -> None:
         kind = event.get("event")
-        if kind == "start" and event.get("run_dir"):
-            self.state.set_run(Path(event["run_dir"]))
+        if kind == "start":
+            if event.get("run_dir"):
+                self.shown_run = Path(event["run_dir"])
+                self.state.set_run(self.shown_run)
+            self.total = int(event.get("total_steps") or self.total)
+            self.step = self.step_at_start = int(event.get("resumed_from_step") or 0)
+            self.started = time.time()
+            self.progress.setRange(0, max(self.total, 1))
+            self.plots.set_steps(self.total)
         elif kind == "paused":
             self.paused = True
-            self.progress.setFormat("Paused at step %v of %m")
         elif kind == "resumed":
             self.paused = False
-        elif kind == "train":
+        elif kind == "train" and finite(event.get("train_loss")):
             self.last_loss = float(event["train_loss"])
         elif kind == "sample":
             self.on_sample(event)
         elif kind in ("error", "warning"):
-            self.log.appendPlainText(f"{kind}: {event.get('message', '')}")
+            self.log.appendPlainText(f"{kind}: {plain_words(str(event.get('message', '')))}")
         if isinstance(event.get("step"), int) and kind in ("train", "val"):
             self.step = max(self.step, event["step"])
             self.progress.setValue(self.step)
-            if not self.paused:
-                self.progress.setFormat(
-                    f"Step %v of %m · loss {self.last_loss:.3f} · ETA {format_eta(self.eta())}"
-                )
+        self._format(self._live_text())
         self.plots.add_event(event)
-        self._buttons(running=self.is_running())
+        self._buttons()
         self._emit_status()
 
+    def _live_text(self) -> str:
+        where = f"step {self.step} of {self.total}"
+        if self.paused:
+            return f"Paused at {where}"
+        if not finite(self.last_loss):
+            return f"{where.capitalize()} · starting…"
+        return f"{where.capitalize()} · loss {self.last_loss:.3f} · ETA {format_eta(self.eta())}"
+
     def eta(self) -> float | None:
-        done = self.step - getattr(self, "step_at_start", 0)
+        done = self.step - self.step_at_start
         if done <= 0 or not self.total:
             return None
         elapsed = time.time() - self.started
@@ -281,23 +336,47 @@ class TrainPage(Page):
 
     def on_ended(self, code: int, error: str) -> None:
         self._ended = True
-        outcome = {0: "completed", 130: "stopped"}.get(code, "failed")
-        message = f"Run {self.run_name} {outcome}"
-        if code < 0:  # killed by a signal: MLX aborts this way when memory runs out
-            message += (
-                f": the training process was killed (signal {-code}), often because "
-                f"memory ran out; lower batch_size or max_seq_length, then Resume"
-            )
-        elif outcome == "failed":
-            message += f": {error or 'see the log'}"
-        elif self.state.run_dir:
-            message += f". Adapters in {self.state.run_dir}"
-        self.summary.setText(message)
-        self.progress.setFormat(outcome.capitalize() + " at step %v of %m")
         self.paused = False
-        self._buttons(running=False)
+        self._save_log()
+        outcome = {0: "completed", 130: "stopped"}.get(code, "failed")
+        name = self.run_name
+        if code < 0:  # killed by a signal: MLX aborts this way when memory runs out
+            message = killed_message(name, self.step, -code, self.resumable())
+        elif outcome == "failed":
+            message = f"Run {name} failed: {plain_words(error) or 'see the log below'}."
+            if self.resumable():
+                message += " Its last checkpoint is kept: fix the cause, then press Resume run."
+        elif outcome == "stopped":
+            message = f"Run {name} stopped at step {self.step}. "
+            message += (
+                "Press Resume run to continue from its last checkpoint."
+                if self.resumable()
+                else "No checkpoint was saved yet; press Start to begin again."
+            )
+        else:
+            message = f"Run {name} completed."
+            best = best_val_loss(self._events())
+            if best is not None:
+                message += f" Best validation loss {best:.3f}."
+            message += " Next: talk to it on Serve & Chat."
+        self._say(message, {"completed": "ok", "stopped": "info"}.get(outcome, "error"))
+        self.summary.setToolTip(f"Run folder: {self.shown_run}" if self.shown_run else "")
+        self.plots.set_placeholder("The run ended before its first step; see the message above.")
+        verb = {"completed": "Completed", "stopped": "Stopped", "failed": "Failed"}[outcome]
+        self._format(f"{verb} at step {self.step} of {self.total}")
+        self._buttons()
         self._emit_status(running=False)
-        self.run_ended.emit(self.run_name, message)
+        self.run_ended.emit(name, message)
+
+    def _save_log(self) -> None:
+        """Keep the window's log with the run, so reopening it shows the log again."""
+        if self.shown_run is None or not self.shown_run.is_dir():
+            return
+        with (self.shown_run / LOG_FILE).open("a", encoding="utf-8") as fh:
+            fh.write(self.log.toPlainText() + "\n")
+
+    def _events(self) -> list[dict]:
+        return list(runs.read_events(self.shown_run)) if self.shown_run else []
 
     def _emit_status(self, running: bool | None = None) -> None:
         running = self.is_running() if running is None else running
@@ -312,28 +391,60 @@ class TrainPage(Page):
         )
 
     # ---- past runs
-    def show_run(self, run_dir: Path) -> None:
-        """Show a finished run's curves (from its metrics.jsonl)."""
+    def show_run(self, run_dir: Path) -> bool:
+        """Show a run from its directory: name, curves, samples, log, progress, summary.
+        Nothing of the run shown before remains. False (and nothing changes) while a job
+        is training: its live view must not be replaced."""
+        run_dir = Path(run_dir)
+        if self.is_running() and run_dir != self.shown_run:
+            self._say("A run is training; open other runs when it has ended.", "warning")
+            return False
         events = list(runs.read_events(run_dir))
         meta = runs.read_meta(run_dir)
+        self.shown_run = run_dir
+        self.run_name = run_dir.name
+        self.name_edit.setText(run_dir.name)
         self.set_stage(str(meta.get("stage", "sft")))
-        self.plots.clear()
+        kept = last_per_step(events)
+        self.total = int(next((e["total_steps"] for e in kept if e.get("total_steps")), 0))
+        steps = [e["step"] for e in kept if isinstance(e.get("step"), int)]
+        self.step = self.step_at_start = max(steps, default=0)
+        trains = [e for e in kept if e.get("event") == "train" and finite(e.get("train_loss"))]
+        self.last_loss = float(trains[-1]["train_loss"]) if trains else float("nan")
+        self.plots.show_events(events, self.total)
+        self.plots.set_placeholder(f"{run_dir.name} has no recorded steps.")
+
         self.samples.clear()
         for event in events:
             if event.get("event") == "sample":
                 self.on_sample(event)
-        self.plots.add_events(events)
-        self.plots.redraw(everything=True)
-        steps = [e["step"] for e in events if isinstance(e.get("step"), int)]
-        total = next((e.get("total_steps") for e in events if e.get("total_steps")), 0)
-        self.progress.setRange(0, max(total or 0, 1))
-        self.progress.setValue(max(steps, default=0))
-        self.progress.setFormat(f"{meta.get('status', 'unknown')} · step %v of %m")
-        self.summary.setText(f"Run {run_dir.name} · model {Path(meta.get('model', '?')).name}")
-        self.total = int(total or 0)
-        self.step = max(steps, default=0)
+        self.log.clear()
+        text = read_log(run_dir)
+        self.log.setPlainText(
+            text.rstrip()
+            if text
+            else f"No log was kept for {run_dir.name} (it was trained before the window kept "
+            "logs, or elsewhere). Its curves and samples are shown above."
+        )
+
+        status = str(meta.get("status", "unknown"))
+        self.progress.setRange(0, max(self.total, 1))
+        self.progress.setValue(self.step)
+        self._format(f"{status.capitalize()} · step {self.step} of {self.total}")
+        parts = [f"Run {run_dir.name}", f"model {Path(meta.get('model', '?')).name}"]
+        parts.append(method_name(str(meta.get("stage", "sft"))))
+        best = best_val_loss(events)
+        if best is not None:
+            parts.append(f"best validation loss {best:.3f}")
+        message = " · ".join(parts)
+        self.summary.setToolTip(f"Run folder: {run_dir}")
+        if self.resumable():
+            message += ". Press Resume run to continue it from its last checkpoint."
+        self._say(message)
         self.state.set_run(run_dir)
-        self._buttons(running=self.is_running())
+        self._buttons()
+        self._emit_status()
+        return True
 
     def on_sample(self, event: dict) -> None:
         self.samples.append(
@@ -350,6 +461,55 @@ class TrainPage(Page):
         self.split.replaceWidget(0, plots)
         self.plots.deleteLater()
         self.plots = plots
+
+    # ---- the controls' state
+    def _state_changed(self) -> None:
+        cfg = self.state.config
+        method = method_name(cfg.stage)
+        if cfg.stage == "grpo" and cfg.reward_model:
+            method += f", reward: {cfg.reward_model}"
+        self.method_line.setText(
+            f"Method: <b>{_html(method)}</b> &nbsp;·&nbsp; "
+            "<a href='goal'>change it on the Goal page</a>"
+        )
+        self._buttons()
+
+    def _buttons(self) -> None:
+        running = self.is_running()
+        missing = [] if running else self.problems()
+        self.start_button.setEnabled(not running and not missing)
+        self.start_button.setToolTip(
+            "A run is training; stop it first."
+            if running
+            else " ".join(missing) or "Start a new run with these settings."
+        )
+        set_message(self.why, " ".join(missing), "warning")
+        self.why.setVisible(bool(missing))
+        self.resume_button.setVisible(not running and self.resumable())
+        self.name_edit.setEnabled(not running)
+        self.options.set_enabled_for_run(running)
+        self.pause_button.setEnabled(running)
+        self.stop_button.setEnabled(running)
+        self.pause_button.setText("Keep going" if self.paused else "Pause")
+        self.pause_button.setIcon(icon("start" if self.paused else "pause"))
+        idle = "Nothing is training."
+        self.pause_button.setToolTip(
+            idle
+            if not running
+            else "Continue training from where it paused."
+            if self.paused
+            else "Pause after this step; the model stays loaded. Keep going resumes it."
+        )
+        self.stop_button.setToolTip(
+            "Finish the current step, save a checkpoint and stop." if running else idle
+        )
+
+    def _format(self, text: str) -> None:
+        self.progress.setFormat(text.replace("%", "%%"))
+
+    def _say(self, text: str, level: str | None = None) -> None:
+        """The line under the progress bar; level 'error', 'warning', 'ok', 'info' or None."""
+        set_message(self.summary, text, level)
 
 
 def _html(text: str) -> str:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mlxstudio.gui.widgets.chat_view import chat_colours, markdown_html
 from mlxstudio.gui.widgets.chat_worker import ChatWorker
 from mlxstudio.gui.widgets.serve_job import ServerJob
 
@@ -135,15 +136,26 @@ class ComparePanel(QWidget):
                 api_key=api_key,
                 parent=self,
             )
-            worker.delta.connect(lambda piece, s=side: _append(self.panes[s], piece))
+            # Bound methods, not lambdas: the slots then run on the GUI thread.
+            worker.setObjectName(side)
+            worker.delta.connect(self._piece)
             worker.failed.connect(self.panes[side].append)
-            worker.finished.connect(lambda s=side: self._done(s))
+            worker.finished.connect(self._finished)
             self.workers[side] = worker
             worker.start()
         self._controls()
 
+    def _piece(self, piece: str) -> None:
+        _append(self.panes[self.sender().objectName()], piece)
+
+    def _finished(self) -> None:
+        self._done(self.sender().objectName())
+
     def _done(self, side: str) -> None:
         worker = self.workers[side]
+        if worker.text:  # the whole answer: render its Markdown
+            colours = chat_colours(self.panes[side].palette())
+            self.panes[side].setHtml(markdown_html(worker.text, colours["assistant_code"]))
         self.speeds[side].setText(
             f"{worker.tokens} tokens · {worker.tokens_per_second():.1f} tokens/s"
         )
@@ -157,6 +169,12 @@ class ComparePanel(QWidget):
 
     def _controls(self) -> None:
         self.compare_button.setEnabled(not self.busy())
+
+    def stop_answers(self) -> None:
+        """Stop the answers being written (their server is going away)."""
+        self.pending = ""
+        for worker in self.workers.values():
+            worker.stop()
 
     def shutdown(self) -> None:
         for worker in self.workers.values():

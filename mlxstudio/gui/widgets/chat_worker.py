@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from PySide6.QtCore import QThread, Signal
@@ -72,6 +73,19 @@ class ChatWorker(QThread):
                 self.seconds = time.monotonic() - started
                 self.delta.emit(piece)
         except UserError as err:
-            self.failed.emit(str(err))
+            self.failed.emit(window_message(str(err)))
+        except OSError as err:  # a socket error the client did not word
+            self.failed.emit(f"The server broke off the answer: {err}")
         # mlx-lm streams about one piece per token; its usage count is exact when sent.
         self.tokens = usage[-1].get("completion_tokens", pieces) if usage else pieces
+
+
+_COMMAND_HINT = re.compile(r";[^;]*`mlxstudio [^`]*`")
+
+
+def window_message(message: str) -> str:
+    """A client error as the window says it: no command to type, a control to press."""
+    if message.startswith("no server answers"):
+        return "The server is not answering (it has stopped). Press Start server to chat again."
+    message = _COMMAND_HINT.sub("", message)
+    return message[:1].upper() + message[1:]

@@ -6,6 +6,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from mlxstudio.core.data import TokenStats
+from mlxstudio.gui.style import ACCENT
 
 
 class TokenHistogram(pg.PlotWidget):
@@ -34,9 +35,16 @@ class TokenHistogram(pg.PlotWidget):
             x0=[b.low for b in bins],
             x1=[b.high for b in bins],
             height=[b.count for b in bins],
-            brush="#2f80ed",
-            pen=pg.mkPen("#1b5fb8"),
+            brush=ACCENT,  # the app's accent; reads on light and dark backgrounds
+            pen=pg.mkPen(ACCENT),
         )
         self.addItem(self.bars)
         self.limit.setValue(stats.max_seq_length)
         self.limit.setVisible(stats.max >= stats.max_seq_length * 0.8)
+
+    def clear_stats(self) -> None:
+        """Nothing measured (a new dataset, or a model not chosen yet)."""
+        if self.bars is not None:
+            self.removeItem(self.bars)
+            self.bars = None
+        self.limit.hide()

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QGridLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QStackedLayout, QWidget
+
+from mlxstudio.gui.widgets.empty_state import empty_state
+
+EMPTY = "The curves appear here from the first step of a run."
 
 # Panels whose y axis starts at zero, so small wobbles don't look like big swings.
 FROM_ZERO = {"Throughput", "Peak memory", "KL to reference", "Learning rate"}
@@ -65,6 +71,55 @@ PANELS_BY_STAGE["grpo"] = PANELS_BY_STAGE["rl"]
 PANELS = PANELS_BY_STAGE["sft"]
 
 
+class StepAxis(pg.AxisItem):
+    """A bottom axis of training steps: whole numbers only, never an SI prefix
+    ("step (x0.001)") and never fractional ticks (9.6 ... 10.4) when a curve is short."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("bottom", **kwargs)
+        self.enableAutoSIPrefix(False)
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802,N803
+        levels = []
+        for spacing, values in super().tickValues(minVal, maxVal, size):
+            if spacing >= 1:
+                levels.append((spacing, [v for v in values if abs(v - round(v)) < 1e-6]))
+        if not levels:  # a range under one step wide: tick the whole numbers inside it
+            lo, hi = math.ceil(minVal), math.floor(maxVal)
+            levels = [(1.0, [float(v) for v in range(lo, hi + 1)])]
+        return levels
+
+    def tickStrings(self, values: list, scale: float, spacing: float) -> list[str]:  # noqa: N802
+        return [f"{int(round(v)):,}" for v in values]
+
+
+def step_plot(title: str | None = None) -> pg.PlotWidget:
+    """A plot whose x axis counts steps (StepAxis) and whose y axis has no SI prefix."""
+    plot = pg.PlotWidget(axisItems={"bottom": StepAxis()})
+    if title:
+        plot.setTitle(title, size="10pt")
+    plot.setBackground(None)
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    plot.setLabel("bottom", "step")
+    plot.getAxis("left").enableAutoSIPrefix(False)
+    return plot
+
+
+def last_per_step(events: list[dict]) -> list[dict]:
+    """For a resumed run, keep the event written last for each (kind, step): the steps
+    after the checkpoint were trained again, and the curve must not fold back on itself."""
+    kept: dict[tuple, dict] = {}
+    for i, event in enumerate(events):
+        step = event.get("step")
+        key = (event.get("event"), step) if isinstance(step, int) else ("#", i)
+        kept.pop(key, None)  # re-inserted last, so the order is that of the last writes
+        kept[key] = event
+    steps = [e for e in kept.values() if isinstance(e.get("step"), int)]
+    return sorted(steps, key=lambda e: e["step"]) + [
+        e for e in kept.values() if not isinstance(e.get("step"), int)
+    ]
+
+
 class _Series:
     """Points of one curve in growable numpy buffers (setData copies nothing from lists)."""
 
@@ -89,7 +144,8 @@ class _Series:
         self.n, self.top = 0, 0.0
 
     def draw(self) -> None:
-        # Dots while a curve is short (one point draws no line); plain lines once it is long.
+        # Dots on the line while a curve is short (one point draws no line); plain lines once
+        # it is long.
         few = self.n <= 60
         if few != self.dotted:
             self.item.setSymbol("o" if few else self.own_symbol)
@@ -113,8 +169,14 @@ class MetricPlots(QWidget):
     def __init__(self, parent: QWidget | None = None, stage: str = "sft") -> None:
         super().__init__(parent)
         self.stage = stage
-        layout = QGridLayout(self)
+        # Before the first point: one line of help instead of four empty axes.
+        self.placeholder, _ = empty_state("train", EMPTY)
+        self.grid = QWidget()
+        layout = QGridLayout(self.grid)
         layout.setContentsMargins(0, 0, 0, 0)
+        self.stack = QStackedLayout(self)
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(self.grid)
         self.series: dict[tuple[str, str], _Series] = {}
         self.plots: list[pg.PlotWidget] = []
         self._dirty: set[tuple[str, str]] = set()
@@ -123,12 +185,10 @@ class MetricPlots(QWidget):
         self._timer.setInterval(self.REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
         for i, (title, ylabel, curves) in enumerate(PANELS_BY_STAGE.get(stage, PANELS)):
-            plot = pg.PlotWidget(title=title)
-            plot.setBackground(None)
-            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot = step_plot(title)
             plot.setLabel("left", ylabel)
-            plot.setLabel("bottom", "step")
-            plot.getAxis("left").enableAutoSIPrefix(False)
+            if i < 2:  # the bottom row's "step" says it for both rows: room for the curves
+                plot.setLabel("bottom", None)
             plot.setProperty("from_zero", title in FROM_ZERO)
             if len(curves) > 1:
                 plot.addLegend(offset=(-10, 10))
@@ -154,6 +214,33 @@ class MetricPlots(QWidget):
             series.clear()
             series.draw()
         self._dirty.clear()
+        self.set_steps(0)
+        self.set_placeholder(EMPTY)
+
+    def set_placeholder(self, text: str) -> None:
+        """The line shown until the first point (e.g. "Loading the model…")."""
+        self.placeholder.findChild(QLabel, "EmptyStateText").setText(text)
+        if not self.point_count():
+            self.stack.setCurrentWidget(self.placeholder)
+
+    def showing_curves(self) -> bool:
+        return self.stack.currentWidget() is self.grid
+
+    def set_steps(self, total: int) -> None:
+        """Show steps 0..total on every x axis from the first point on (0: fit the data)."""
+        for plot in self.plots:
+            if total > 0:
+                plot.setXRange(0, total, padding=0.05)
+            else:
+                plot.enableAutoRange(x=True)
+
+    def show_events(self, events: list[dict], total: int = 0) -> None:
+        """Replace the curves with a whole run's events (history): every point, drawn now."""
+        self.clear()
+        self.add_events(last_per_step(events))
+        self.redraw(everything=True)
+        self._timer.stop()
+        self.set_steps(total)
 
     def add_events(self, events: list[dict]) -> None:
         """Append events; the touched curves are redrawn shortly (coalesced)."""
@@ -166,6 +253,8 @@ class MetricPlots(QWidget):
                     self._dirty.add((series_kind, field))
         if self._dirty and not self._timer.isActive():
             self._timer.start(self.REDRAW_MS)
+        if self._dirty:
+            self.stack.setCurrentWidget(self.grid)
 
     def add_event(self, event: dict) -> None:
         self.add_events([event])
@@ -186,3 +275,15 @@ class MetricPlots(QWidget):
 
     def point_count(self) -> int:
         return sum(series.n for series in self.series.values())
+
+    def points(self, kind: str, field: str) -> tuple[np.ndarray, np.ndarray]:
+        """The (steps, values) of one curve, e.g. points("train", "train_loss")."""
+        series = self.series.get((kind, field))
+        if series is None:
+            return np.empty(0), np.empty(0)
+        return series.x[: series.n].copy(), series.y[: series.n].copy()
+
+    def drawn(self, kind: str, field: str) -> tuple[np.ndarray, np.ndarray]:
+        """What the curve's item holds now (what is on screen, after coalescing)."""
+        x, y = self.series[(kind, field)].item.getData()
+        return (np.empty(0), np.empty(0)) if x is None else (x, y)

@@ -1,4 +1,5 @@
-"""One `mlxstudio serve` child supervised from the GUI: start, stop, its log, its URL.
+"""One `mlxstudio serve` child supervised from the GUI: start, stop, its log, its URL, and
+what it serves (model and adapters), which is what the page must name, not the wizard's.
 
 The child gets our pid (`--parent-pid`) so it exits if the app dies without stopping it,
 and the API key through the environment, never on its command line.
@@ -12,10 +13,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from mlxstudio.core.serve.prompts import run_folder
 from mlxstudio.engine.job import JobThread, mlxstudio_command
 
 _SERVING = re.compile(r"Serving .* at (http://\S+)")
 _STOPPED_CODES = (0, 130, -2, -15)  # clean exit, Ctrl-C, SIGINT, SIGTERM
+GRACE_S = 5.0  # after SIGTERM, how long a server may take before it is killed
 
 
 class ServerJob(QObject):
@@ -30,10 +33,25 @@ class ServerJob(QObject):
         self.thread: JobThread | None = None
         self.url = ""
         self.api_key = ""
+        self.model: Path | None = None
         self.adapter: Path | None = None
+        self.network = False
+        self.grace_s = GRACE_S
+        self._stopping = False
+        self._ended_seen = False  # `ended` may be handled before the thread has returned
 
+    # ---- Public API
     def is_running(self) -> bool:
-        return self.thread is not None and self.thread.isRunning()
+        return self.thread is not None and self.thread.isRunning() and not self._ended_seen
+
+    def is_stopping(self) -> bool:
+        """True from stop() until the child has exited."""
+        return self._stopping and self.is_running()
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The run whose adapters the live server applies (None: the bare model)."""
+        return run_folder(self.adapter) if self.adapter is not None else None
 
     def start(
         self,
@@ -49,7 +67,9 @@ class ServerJob(QObject):
             args += ["--adapter", str(adapter)]
         if network:
             args += ["--host", "0.0.0.0", "--allow-network"]
-        self.url, self.api_key, self.adapter = "", api_key, adapter
+        self.url, self.api_key = "", api_key
+        self.model, self.adapter, self.network = Path(model), adapter, network
+        self._stopping = self._ended_seen = False
         self.thread = JobThread(
             mlxstudio_command(*args), env={"MLXSTUDIO_API_KEY": api_key}, parent=self
         )
@@ -58,28 +78,33 @@ class ServerJob(QObject):
         self.thread.start()
 
     def stop(self) -> None:
-        if self.thread is not None:
-            self.thread.stop()
+        """SIGTERM, then SIGKILL after grace_s: a server has nothing to save, and must end
+        even when it inherited SIGINT (or SIGTERM) ignored."""
+        if self.is_running():
+            self._stopping = True
+            self.url = ""  # no new requests go to a server on its way out
+            self.thread.stop_with_grace(self.grace_s)
 
     def shutdown(self) -> None:
         """Stop and wait: the server must never outlive the app."""
-        if self.is_running():
-            self.thread.stop()
-            if not self.thread.wait(10000):
+        if self.thread is not None and self.thread.isRunning():
+            self.stop()
+            if not self.thread.wait(int((self.grace_s + 5) * 1000)):
                 self.thread.kill()
                 self.thread.wait(5000)
 
+    # ---- internals
     def _line(self, line: str) -> None:
         self.line.emit(line)
         match = _SERVING.search(line)
-        if match:
+        if match and not self._stopping:
             self.url = match.group(1)
             self.ready.emit(self.url)
 
     def _ended(self, code: int, error: str) -> None:
         self.url = ""
-        self.ended.emit(
-            "Server stopped."
-            if code in _STOPPED_CODES
-            else f"Server failed: {error or 'see the log'}"
-        )
+        self._ended_seen = True
+        stopped = self._stopping or code in _STOPPED_CODES
+        self._stopping = False
+        failed = f"Server failed: {error or 'see the log'}"
+        self.ended.emit("Server stopped." if stopped else failed)

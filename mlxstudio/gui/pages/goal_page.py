@@ -1,0 +1,174 @@
+"""Goal page, the first choice: what the user wants. It sets the training stage, what the
+Data page expects (a sample of that format is shown here) and so the memory estimate."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase, QMouseEvent
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mlxstudio.gui.goals import GOALS, GOALS_BY_KEY, Goal
+from mlxstudio.gui.icons import icon
+from mlxstudio.gui.pages.base import Page
+from mlxstudio.gui.widgets.reward_picker import RewardPicker
+
+GOAL_ICONS = {"answer": "goal-answer", "prefer": "goal-prefer", "reward": "goal-reward"}
+PROMPTS_SAMPLE = '{"prompt": "What is the capital of France?"}'
+CARD_SHEET = """
+#GoalCard { border: 1px solid palette(mid); border-radius: 10px; background: palette(base); }
+#GoalCard:hover { border-color: palette(highlight); }
+#GoalCard[selected="true"] { border: 2px solid palette(highlight); }
+#CardTitle { font-weight: 600; font-size: 14px; }
+"""
+
+
+class _Card(QFrame):
+    """One goal: an icon, a title and a sentence; click to choose it."""
+
+    clicked = Signal(str)
+
+    def __init__(self, goal: Goal) -> None:
+        super().__init__()
+        self.key = goal.key
+        self.setObjectName("GoalCard")
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setProperty("selected", False)
+        picture = QLabel()
+        picture.setPixmap(icon(GOAL_ICONS.get(goal.key, "goal-text")).pixmap(28, 28))
+        picture.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.title = QLabel(goal.title)
+        self.title.setObjectName("CardTitle")
+        summary = QLabel(goal.summary)
+        summary.setWordWrap(True)
+        summary.setObjectName("Hint")
+        text = QVBoxLayout()
+        text.setSpacing(4)
+        text.addWidget(self.title)
+        text.addWidget(summary)
+        text.addStretch(1)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(14, 12, 14, 12)
+        row.addWidget(picture)
+        row.addLayout(text, 1)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)
+        self.clicked.emit(self.key)
+        event.accept()
+
+    def set_selected(self, selected: bool) -> None:
+        self.setProperty("selected", selected)
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+
+class GoalPage(Page):
+    title = "Goal"
+    subtitle = (
+        "What do you want your model to do? This decides the data it needs and how it learns."
+    )
+
+    use_sample = Signal(list)  # the goal's sample data files, for the Data page
+
+    def __init__(self, state, parent=None) -> None:
+        super().__init__(state, parent)
+        self.goal = GOALS[0]
+        self.cards = {g.key: _Card(g) for g in GOALS}
+        grid = QGridLayout()
+        grid.setSpacing(12)
+        for i, card in enumerate(self.cards.values()):
+            card.clicked.connect(self.choose)
+            grid.addWidget(card, i // 2, i % 2)
+
+        # Learn from a reward: scores in the data (offline PPO), or a rule (online GRPO).
+        self.scored = QRadioButton("My answers already have scores")
+        self.scored.setToolTip("Each record: an instruction, a response and its reward.")
+        self.online = QRadioButton("Score answers with a rule as it learns")
+        self.online.setToolTip("Each record is just a prompt; the model answers, the rule scores.")
+        self.scored.setChecked(True)
+        self.reward_kind = QButtonGroup(self)
+        self.reward_kind.addButton(self.scored)
+        self.reward_kind.addButton(self.online)
+        self.reward_kind.buttonToggled.connect(lambda *_: self._store())
+        self.reward = RewardPicker()
+        self.reward.changed.connect(self._store)
+        self.reward_box = QWidget()
+        reward_row = QHBoxLayout(self.reward_box)
+        reward_row.setContentsMargins(0, 0, 0, 0)
+        reward_row.addWidget(self.scored)
+        reward_row.addWidget(self.online)
+        reward_row.addWidget(self.reward, 1)
+
+        self.expects = QLabel()
+        self.expects.setWordWrap(True)
+        self.sample = QPlainTextEdit()
+        self.sample.setReadOnly(True)
+        self.sample.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.sample.setMaximumHeight(84)
+        self.sample_button = QPushButton(icon("sample"), "Use the sample data")
+        self.sample_button.setToolTip(
+            "Try it with a small dataset of this kind shipped with the app."
+        )
+        self.sample_button.clicked.connect(lambda: self.use_sample.emit(self.sample_paths()))
+        data_row = QHBoxLayout()
+        data_row.addWidget(self.expects, 1)
+        data_row.addWidget(self.sample_button)
+
+        self.setStyleSheet(CARD_SHEET)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(grid)
+        layout.addWidget(self.reward_box)
+        layout.addSpacing(6)
+        layout.addLayout(data_row)
+        layout.addWidget(self.sample)
+        layout.addStretch(1)
+        self.choose(self.goal.key)
+
+    # ---- public API
+    def choose(self, key: str) -> None:
+        self.goal = GOALS_BY_KEY[key]
+        for card_key, card in self.cards.items():
+            card.set_selected(card_key == key)
+        self.reward_box.setVisible(key == "reward")
+        self._store()
+
+    def stage(self) -> str:
+        if self.goal.key == "reward" and self.online.isChecked():
+            return "grpo"
+        return self.goal.stage
+
+    def expected_formats(self) -> tuple[str, ...]:
+        return self.goal.formats
+
+    def sample_paths(self) -> list:
+        if self.stage() == "grpo":
+            return [p.parent / "prompts" for p in self.goal.sample_paths()]
+        return self.goal.sample_paths()
+
+    # ---- internals
+    def _store(self) -> None:
+        online = self.stage() == "grpo"
+        self.reward.setVisible(online)
+        self.expects.setText(
+            f"<b>{self.goal.title}</b> trains on "
+            + ("prompts; the rule scores the answers" if online else self.goal.expects)
+            + ". Your data should look like this (any of the formats the Data page lists):"
+        )
+        self.sample.setPlainText(PROMPTS_SAMPLE if online else self.goal.sample)
+        self.state.update_config(
+            stage=self.stage(),
+            reward_model=self.reward.spec() if online else None,
+            reward_kwargs=self.reward.settings() if online else {},
+        )
+        self.state.set_goal(self.goal.key)

@@ -1,0 +1,180 @@
+"""Run history that acts: columns, empty state, open / resume / serve signals, delete with
+a confirmation, compare two runs' curves, export a real run to a folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+from screens import screenshot
+
+from mlxstudio.core import paths
+from mlxstudio.core.config import RunConfig, dump_config
+from mlxstudio.gui.runs_view import COLUMNS, RunHistory
+
+
+def _run(name, *, status="completed", stage="sft", steps=20, val=(2.0, 1.2, 1.5), ckpt=False):
+    """A run folder as a finished job leaves it (metrics, run.json), without training."""
+    run = paths.runs_dir() / name
+    run.mkdir(parents=True)
+    meta = {"status": status, "stage": stage, "model": "/models/tiny-llama"}
+    meta["started"] = time.time() - 3600 * len(name)
+    (run / "run.json").write_text(json.dumps(meta))
+    events = [{"event": "start", "run_dir": str(run), "total_steps": steps}]
+    events += [
+        {"event": "train", "step": s, "train_loss": 3 - s / steps} for s in range(1, steps + 1)
+    ]
+    every = steps // len(val)
+    events += [{"event": "val", "step": (i + 1) * every, "val_loss": v} for i, v in enumerate(val)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    if ckpt:
+        (run / "checkpoints" / "0000010").mkdir(parents=True)
+    return run
+
+
+def _history(qtbot) -> RunHistory:
+    view = RunHistory()
+    qtbot.addWidget(view)
+    view.resize(1000, 600)
+    view.show()
+    return view
+
+
+def _cells(view, row):
+    return [view.table.item(row, c).text() for c in range(len(COLUMNS))]
+
+
+def test_empty_history_offers_the_way_to_training(window, qtbot):
+    window.resize(1280, 800)
+    window.go("history")
+    view = window.history
+    assert view.stack.currentWidget() is view.empty and view.table.rowCount() == 0
+    assert view.start_button.isVisible() and view.start_button.text() == "Go to Training"
+    screenshot(window, "history-empty")
+    with qtbot.waitSignal(view.start_requested, timeout=1000):
+        view.start_button.click()
+
+
+def test_columns_and_what_each_run_allows(window, qtbot):
+    a = _run("alpha", val=(2.0, 1.2, 1.5))
+    b = _run("beta-dpo", status="stopped", stage="dpo", val=(0.9, 0.7), ckpt=True)
+    window.resize(1280, 800)
+    window.go("history")
+    view = window.history
+    assert view.stack.currentWidget() is not view.empty
+    assert view.table.rowCount() == 2
+    rows = {_cells(view, r)[0]: _cells(view, r) for r in range(2)}
+    assert rows["alpha"][1:5] == [
+        "tiny-llama",
+        "Supervised fine-tuning (SFT)",
+        "Completed",
+        "1.200",
+    ]
+    assert rows["beta-dpo"][2:5] == ["Preference pairs (DPO)", "Stopped", "0.700"]
+    assert rows["alpha"][5].startswith("20")  # a date
+
+    view.select(a)
+    assert view.action("open").isEnabled()
+    assert not view.action("resume").isEnabled()  # completed
+    assert "stopped or interrupted" in view.action("resume").toolTip()
+    assert not view.action("serve").isEnabled() and "no adapters" in view.action("serve").toolTip()
+    assert not view.action("compare").isEnabled()
+    with qtbot.waitSignal(view.open_run, timeout=1000) as opened:
+        view.action("open").trigger()
+    assert opened.args == [a]
+    assert window.train_page.name_edit.text() == "alpha"  # the lead's wiring shows the run
+
+    window.go("history")
+    view.select(b)
+    assert view.action("resume").isEnabled()
+    with qtbot.waitSignal(view.resume_run, timeout=1000) as resumed:
+        view.action("resume").trigger()
+    assert resumed.args == [b]
+    window.train_page.shutdown(timeout_ms=20000)  # the resume the signal started
+    window.go("history")
+    view.select(a, b)
+    assert view.action("compare").isEnabled()
+    screenshot(window, "history-filled")
+
+
+def test_compare_plots_both_runs_on_the_same_axes(qtbot):
+    a = _run("alpha", steps=20)
+    b = _run("bravo", steps=30, val=(2.5, 1.0))
+    view = _history(qtbot)
+    view.select(a, b)
+    view.action("compare").trigger()
+    dialog = view.compare_dialog
+    qtbot.waitExposed(dialog)
+    names = dialog.curve_names()
+    assert sorted(names) == ["alpha · train", "alpha · validation", "bravo · train", "bravo · validation"]
+    assert len(dialog.curves["bravo · train"][0]) == 30
+    legend = [label.text for _, label in dialog.plot.plotItem.legend.items]
+    assert legend == names
+    screenshot(dialog, "history-compare")
+    dialog.close()
+
+
+def test_delete_asks_then_removes_the_folder(qtbot, monkeypatch):
+    keep, gone = _run("keep-me"), _run("delete-me")
+    view = _history(qtbot)
+    asked = []
+
+    def answer(reply):
+        def question(*args, **kwargs):
+            asked.append(args[2])
+            return reply
+
+        return question
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    view.select(gone)
+    view.action("delete").trigger()
+    assert gone.is_dir() and view.table.rowCount() == 2
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    view.action("delete").trigger()
+    assert not gone.exists() and keep.is_dir()
+    assert view.table.rowCount() == 1 and _cells(view, 0)[0] == "keep-me"
+    assert "delete-me" in asked[0] and "cannot be undone" in asked[0]
+    view.set_active_run(keep)  # a run being trained cannot be deleted
+    view.select(keep)
+    assert not view.action("delete").isEnabled()
+    assert _cells(view, 0)[3] == "Training"
+
+
+def test_export_writes_a_model_folder(qtbot, monkeypatch, tmp_path, chat_data, installed_tiny):
+    cfg = RunConfig(
+        model=str(installed_tiny), data=str(chat_data), iters=2, num_layers=2, batch_size=2
+    )
+    cfg.name, cfg.steps_per_eval, cfg.save_every = "exportable", 2, 2
+    dump_config(cfg, tmp_path / "c.yaml")
+    done = subprocess.run(
+        [sys.executable, "-m", "mlxstudio", "train", str(tmp_path / "c.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run = paths.runs_dir() / "exportable"
+    view = _history(qtbot)
+    view.select(run)
+    assert view.action("serve").isEnabled() and view.action("export").isEnabled()
+    with qtbot.waitSignal(view.serve_run, timeout=1000) as served:
+        view.action("serve").trigger()
+    assert served.args == [run]
+
+    target = tmp_path / "exports"
+    target.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(target))
+    view.action("export").trigger()
+    assert view.is_exporting() and not view.action("export").isEnabled()
+    assert view.export_progress.isVisible()
+    qtbot.waitUntil(lambda: not view.is_exporting(), timeout=300_000)
+    qtbot.wait(100)  # the queued `ended`
+    out = target / "exportable"
+    assert (out / "mlx" / "config.json").is_file(), view.export_status.text()
+    assert "Exported" in view.export_status.text() and str(out) in view.export_status.text()
+    assert not view.export_progress.isVisible()
+    screenshot(view, "history-exported")
