@@ -98,6 +98,7 @@ class RunHistory(QWidget):
         self.export_job: JobThread | None = None
         self.export_out: Path | None = None
         self.compare_dialog: CompareDialog | None = None
+        self._sorted_once = False
 
         # ---- actions: toolbar, context menu and keys share them
         self.actions_by_name: dict[str, QAction] = {}
@@ -200,6 +201,9 @@ class RunHistory(QWidget):
             for col, item in enumerate(self._cells(path, meta)):
                 self.table.setItem(row, col, item)
         self.table.setSortingEnabled(True)
+        if not self._sorted_once:  # newest first until the user sorts by another column
+            self.table.sortByColumn(COLUMNS.index("Date"), Qt.SortOrder.DescendingOrder)
+            self._sorted_once = True
         for row in range(self.table.rowCount()):
             if self.path_at(row) in selected:
                 self.table.selectRow(row)
@@ -366,7 +370,7 @@ class RunHistory(QWidget):
         """Next to the toolbar: why the actions a user may look for are greyed out."""
         if len(chosen) > 1:
             return ["Select exactly two runs to compare them."] if len(chosen) != 2 else []
-        return [why[n] for n in ("resume", "serve") if why[n] and why[n] != "Select one run."]
+        return [why["serve"]] if why["serve"] and why["serve"] != "Select one run." else []
 
     def _context_menu(self, pos: QPoint) -> None:
         row = self.table.rowAt(pos.y())

@@ -14,6 +14,7 @@ def _wait_serving(qtbot, page) -> None:
 
 
 def test_train_stop_serve_chat(window, qtbot, chat_data, installed_tiny):
+    window.go("data")
     screenshot(window, "01-data-empty")
     window.data_page.open_path(chat_data)
     qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=30_000)
@@ -33,7 +34,7 @@ def test_train_stop_serve_chat(window, qtbot, chat_data, installed_tiny):
     page.w["learning_rate"].textEdited.emit("0.005")
     screenshot(window, "04-lora")
     window.next()
-    assert window.steps.currentRow() == 3
+    assert window.current_name() == "train"
 
     train = window.train_page
     train.name_edit.setText("gui-run")
@@ -68,7 +69,7 @@ def test_train_stop_serve_chat(window, qtbot, chat_data, installed_tiny):
     serve.shutdown()
     assert process.poll() is not None, "the server outlived its stop"
 
-    window.go(5)
+    window.go("history")
     assert window.history.table.rowCount() == 1
     assert window.history.table.item(0, 0).text() == "gui-run"
     screenshot(window, "08-run-history")
@@ -81,7 +82,7 @@ def test_failed_run_shows_the_reason(window, qtbot, chat_data, tmp_path):
     bogus.mkdir()
     (bogus / "config.json").write_text('{"model_type": "no-such-arch"}')
     window.state.set_model(bogus)
-    window.go(3)
+    window.go("train")
     window.train_page.start()
     qtbot.waitUntil(lambda: not window.train_page.is_running(), timeout=120_000)
     assert "failed" in window.train_page.summary.text()
@@ -103,7 +104,7 @@ def test_stop_then_resume_to_the_end(window, qtbot, chat_data, installed_tiny):
         learning_rate=5e-3,
         batch_size=4,
     )
-    window.go(3)
+    window.go("train")
     train = window.train_page
     train.name_edit.setText("resumable")
     train.start()

@@ -109,7 +109,9 @@ def test_compare_plots_both_runs_on_the_same_axes(qtbot):
     dialog = view.compare_dialog
     qtbot.waitExposed(dialog)
     names = dialog.curve_names()
-    assert sorted(names) == ["alpha · train", "alpha · validation", "bravo · train", "bravo · validation"]
+    curves = ("train", "validation")
+    expected = [f"{run} · {curve}" for run in ("alpha", "bravo") for curve in curves]
+    assert sorted(names) == expected
     assert len(dialog.curves["bravo · train"][0]) == 30
     legend = [label.text for _, label in dialog.plot.plotItem.legend.items]
     assert legend == names

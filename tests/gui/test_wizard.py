@@ -25,8 +25,9 @@ def drop_on(widget, paths) -> None:
 
 
 def test_next_says_what_is_missing(window):
+    window.go("data")
     window.next()
-    assert window.steps.currentRow() == 0
+    assert window.current_name() == "data"
     assert "dataset" in window.problems.text()
 
 
@@ -38,7 +39,7 @@ def test_dropping_a_dataset_folder_on_the_window(window, qtbot, chat_data):
     assert "24 records · format: chat" in window.data_page.info.text()
     assert "ready to train" in window.data_page.info.text()
     window.next()
-    assert window.steps.currentRow() == 1
+    assert window.current_name() == "model"
 
 
 def test_dropping_something_unusable_lists_the_problem(window, qtbot, tmp_path):
@@ -46,16 +47,17 @@ def test_dropping_something_unusable_lists_the_problem(window, qtbot, tmp_path):
     bad.mkdir()
     (bad / "train.jsonl").write_text('{"messages": [}\n')
     page = window.data_page
+    window.go("data")
     drop_on(page.zone, [bad])
-    qtbot.waitUntil(lambda: page.report is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: page.checked is not None, timeout=30_000)
     assert window.state.data_dir is None
     first = page.problem_list.item(0).text()
-    assert first.startswith(f"{bad / 'train.jsonl'}:1:") and "JSON" in first
+    assert first.startswith("train.jsonl:1:") and "JSON" in first
     page.problem_list.setCurrentRow(0)
     detail = page.problem_detail.text()
     assert "line 1" in detail and '{"messages": [}' in detail
     window.next()
-    assert window.steps.currentRow() == 0 and "dataset" in window.problems.text()
+    assert window.current_name() == "data" and "dataset" in window.problems.text()
 
 
 def test_other_formats_are_prepared_into_a_split(window, qtbot, tmp_path, studio_home):
@@ -66,7 +68,7 @@ def test_other_formats_are_prepared_into_a_split(window, qtbot, tmp_path, studio
     alpaca.write_text(json.dumps(rows))
     page = window.data_page
     page.open_paths([alpaca])
-    qtbot.waitUntil(lambda: page.report is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: page.checked is not None, timeout=30_000)
     assert "format: alpaca" in page.info.text()
     assert window.state.data_dir is None and page.prepare_button.isEnabled()
     page.valid.setValue(25)
@@ -79,7 +81,7 @@ def test_other_formats_are_prepared_into_a_split(window, qtbot, tmp_path, studio
 
 
 def test_model_page_lists_and_selects(window, installed_tiny):
-    window.go(1)
+    window.go("model")
     window.model_page.refresh()
     assert window.model_page.table.rowCount() == 1
     assert window.model_page.table.item(0, 0).text() == "tiny-llama"
@@ -126,7 +128,7 @@ def test_tray_status_line():
 def test_memory_estimate_uses_the_longest_example(window, qtbot, chat_data, installed_tiny):
     window.data_page.open_path(chat_data)
     qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=30_000)
-    window.go(1)
+    window.go("model")
     window.model_page.refresh()
     window.model_page.table.selectRow(0)
     qtbot.waitUntil(lambda: window.state.longest_example is not None, timeout=60_000)
@@ -134,4 +136,4 @@ def test_memory_estimate_uses_the_longest_example(window, qtbot, chat_data, inst
     assert 5 < longest < 100  # "What is 7 plus 7?" as a ChatML conversation
     assert "median" in window.data_page.token_info.text()
     window.model_page.update_estimate()
-    assert f"{longest} tokens (your longest example)" in window.model_page.gauge.headline.text()
+    assert f"{longest} tokens (your longest example)" in window.model_page.gauge.detail.text()

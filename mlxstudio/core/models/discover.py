@@ -169,7 +169,7 @@ def describe_gguf(path: Path, source: str = "folder", name: str | None = None) -
     elif bad:
         note = f"tensor types {', '.join(bad)} are not importable yet"
     else:
-        note = "import it first (models import-gguf)"
+        note = "import it first"
     return ModelEntry(
         name=name or path.stem,
         source=source,

@@ -77,6 +77,7 @@ class DataPage(Page):
         self.task: TaskThread | None = None
         self.stats_task: TaskThread | None = None
         self.measured_for: tuple | None = None
+        self.prepared = False  # the current data_dir was written by Prepare
         state.changed.connect(self._state_changed)
 
         self.zone = DropZone("Drop data files or a folder here")
@@ -90,6 +91,7 @@ class DataPage(Page):
         self.goal_line = QLabel()
         self.goal_line.setObjectName("Hint")
         self.goal_line.setWordWrap(True)
+        self.goal_line.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         buttons = QHBoxLayout()
         for b in (files, folder, self.sample_button):
             buttons.addWidget(b)
@@ -208,21 +210,26 @@ class DataPage(Page):
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setToolTip("The same seed always gives the same split.")
+        self.seed.setMaximumWidth(96)
+        for box in (self.valid, self.test):
+            box.setMaximumWidth(84)
         self.dedupe = QCheckBox("Drop duplicates")
         self.dedupe.setToolTip("Leave out records that repeat an earlier one word for word.")
+        self.dedupe.toggled.connect(self._dedupe_toggled)
         self.prepare_button = make_primary(QPushButton("Prepare dataset"), "prepare")
         self.prepare_button.setToolTip("Convert and split into train, validation and test files.")
         self.prepare_button.clicked.connect(self.prepare)
         self.prepare_why = QLabel()
         self.prepare_why.setObjectName("Hint")
+        self.prepare_why.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.prepare_why.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         split = QHBoxLayout()
         for label, widget in (("Validation", self.valid), ("Test", self.test), ("Seed", self.seed)):
             split.addWidget(QLabel(label))
             split.addWidget(widget)
         split.addSpacing(8)
         split.addWidget(self.dedupe)
-        split.addStretch(1)
-        split.addWidget(self.prepare_why)
+        split.addWidget(self.prepare_why, 1)
         split.addWidget(self.prepare_button)
         return split
 
@@ -323,6 +330,7 @@ class DataPage(Page):
     # ---- checking
     def _check(self, inputs: list[Path]) -> None:
         self.inputs = list(inputs)
+        self.prepared = False
         self.checked = None
         self.problem_list.clear()
         self.problem_detail.clear()
@@ -363,6 +371,7 @@ class DataPage(Page):
         self.problem_list.add_message(self.info.text())
 
     def _checked(self, checked: Checked) -> None:
+        self.task = None  # done, though its thread may take a moment more to end
         self.checked = checked
         report = checked.report
         formats = sorted({f.format for f in report.files if f.format})
@@ -415,7 +424,7 @@ class DataPage(Page):
         report = self.checked.report if self.checked else None
         if report is None or not report.records or report.errors or self.is_busy():
             return False
-        if self.secondme.isVisible() or self.switch_goal.isVisible():
+        if self.secondme.isVisibleTo(self) or self.switch_goal.isVisibleTo(self):
             return False
         return len(self.source) == 1 and self.source[0].is_file()
 
@@ -461,11 +470,11 @@ class DataPage(Page):
 
     # ---- Second-Me settings
     def _secondme_needs_name(self) -> bool:
-        return self.secondme.isVisible() and not self.username.text().strip()
+        return self.secondme.isVisibleTo(self) and not self.username.text().strip()
 
     def _username_changed(self, text: str) -> None:
         self.options = replace(self.options, username=text.strip() or None)
-        if self.state.data_dir and self.secondme.isVisible():
+        if self.state.data_dir and self.secondme.isVisibleTo(self):
             self.state.set_data(None)  # prepared with the old name: prepare again
             self.inputs = list(self.source)
         self._update_prepare()
@@ -485,12 +494,18 @@ class DataPage(Page):
             why = "Nothing usable to prepare"
         elif self._secondme_needs_name():
             why = "Enter your name above"
-        elif self.state.data_dir:
+        elif self.state.data_dir and (self.prepared or not self.dedupe.isChecked()):
             why = "Ready to train"
         self.prepare_button.setEnabled(not why)
         self.prepare_why.setText(why)
 
+    def _dedupe_toggled(self) -> None:
+        self.prepared = False  # the ready data still holds them: prepare again
+        self._update_prepare()
+
     def _prepared(self, result) -> None:
+        self.task = None
+        self.prepared = True
         counts = " · ".join(f"{k}: {v:,}" for k, v in result.counts.items())
         dropped = result.duplicates_removed
         removed = f" · {dropped:,} duplicate(s) left out" if dropped else ""

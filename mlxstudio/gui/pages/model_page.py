@@ -362,9 +362,9 @@ class ModelPage(Page):
         if m is not None and m.format == "gguf":
             self.import_gguf(m.path)
         else:
-            self._choose_gguf()
+            self.choose_gguf()
 
-    def _choose_gguf(self) -> None:
+    def choose_gguf(self) -> None:
         file, _ = QFileDialog.getOpenFileName(
             self, "Import a GGUF model", str(Path.home()), "GGUF models (*.gguf)"
         )

@@ -116,6 +116,8 @@ class ServePage(Page):
             "Off: the server listens on 127.0.0.1, this Mac only. On: on every network "
             "interface; set an API key."
         )
+        self.port.setToolTip("The port clients connect to; 'next free' picks one.")
+        self._access_tips = {w: w.toolTip() for w in (self.port, self.api_key, self.network_check)}
         access = QHBoxLayout()
         access.addWidget(QLabel("Port"))
         access.addWidget(self.port)
@@ -391,7 +393,7 @@ class ServePage(Page):
         if self.job.is_running():
             run = self.job.run_dir
             adapters = f" with the adapters of run {run.name}" if run else " (no adapters)"
-            return f"{self.job.model.name}{adapters}  · what the server uses"
+            return f"{self.job.model.name}{adapters} (the running server)"
         model = self.state.model_path
         if model is None:
             return "No model chosen yet: pick one on the Model page."
@@ -434,10 +436,15 @@ class ServePage(Page):
                 if self.state.model_path
                 else "Pick a model on the Model page to serve it."
             )
-        for widget in (self.port, self.api_key, self.network_check):
+        fixed = "Fixed while the server runs: stop it to change this."
+        for widget, tip in self._access_tips.items():
             widget.setEnabled(not running)
+            widget.setToolTip(fixed if running else tip)
         if running:
             self.adapter_check.setEnabled(False)
+            self.adapter_check.setToolTip(fixed)
+        else:
+            self.adapter_check.setToolTip("")
         why = self._why_no_chat(serving, running, stopping)
         self.question.setEnabled(not why)
         self.question.setPlaceholderText(why or "Ask something…  (Enter sends)")

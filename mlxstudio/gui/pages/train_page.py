@@ -164,6 +164,8 @@ class TrainPage(Page):
     def enter(self) -> None:
         self.options.load_from_state()
         self._state_changed()
+        if not self.is_running():
+            self.name_edit.setFocus()  # not the first spin box, its text all selected
 
     def is_running(self) -> bool:
         """From Start until the page has handled the job's end (the thread can finish a
