@@ -68,4 +68,7 @@ def run_app(files: list[str] | None = None) -> int:
 
 def main() -> int:
     """Entry point of the app bundle and of the `mlxstudio-gui` launcher."""
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # the Data page's child processes, in a frozen .app
     return run_app(sys.argv[1:])

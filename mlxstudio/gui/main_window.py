@@ -93,7 +93,6 @@ class MainWindow(QMainWindow):
         self.subtitle = QLabel()
         self.subtitle.setObjectName("PageSubtitle")
         self.subtitle.setWordWrap(True)
-        self.welcome = self._welcome()
         self.stack = QStackedWidget()
         for page in self.pages:
             self.stack.addWidget(page)
@@ -118,7 +117,6 @@ class MainWindow(QMainWindow):
         body.setSpacing(10)
         body.addWidget(self.title)
         body.addWidget(self.subtitle)
-        body.addWidget(self.welcome)
         body.addSpacing(6)
         body.addWidget(self.stack, 1)
         body.addLayout(footer)
@@ -131,6 +129,8 @@ class MainWindow(QMainWindow):
         row.addWidget(content, 1)
         self.setCentralWidget(root)
 
+        self.welcome = self._welcome()
+        self.goal_page.add_banner(self.welcome)
         self.tray = TrayStatus(icon_ or QIcon(), self)
         self._connect()
         self._menus()
@@ -161,6 +161,8 @@ class MainWindow(QMainWindow):
         self.tray.stop_requested.connect(self.train_page.stop)
         self.tray.show_requested.connect(self.bring_to_front)
         self.train_page.status.connect(self.tray.update)
+        self.train_page.status.connect(self._training_status)
+        self.train_page.goal_requested.connect(lambda: self.go("goal"))
         self.train_page.run_ended.connect(self._run_ended)
         self.state.changed.connect(self._refresh_footer)
 
@@ -264,7 +266,6 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentIndex(row)
         name = self.current_name()
         self.visited.add(name)
-        self.welcome.setVisible(name == "goal" and not (paths.home() / WELCOMED).exists())
         if name != HISTORY:
             page = self.page(name)
             self.title.setText(page.title)
@@ -315,18 +316,23 @@ class MainWindow(QMainWindow):
             self.open_paths(paths_)
 
     # ---- runs
-    def open_run(self, run_dir: Path) -> None:
+    def open_run(self, run_dir: Path) -> bool:
+        """Show a run on the Training page (refused, with a message there, while training)."""
         self.go("train")
-        self.train_page.show_run(run_dir)
+        return self.train_page.show_run(run_dir)
 
     def resume_run(self, run_dir: Path) -> None:
-        self.open_run(run_dir)
-        self.train_page.resume_run()
+        if self.open_run(run_dir):
+            self.train_page.resume_run()
 
     def serve_run(self, run_dir: Path) -> None:
-        self.train_page.show_run(run_dir)
-        self.go("serve")
-        self.serve_page.serve_run(run_dir)
+        if self.train_page.is_running() or self.train_page.show_run(run_dir):
+            self.go("serve")
+            self.serve_page.serve_run(run_dir)
+
+    def _training_status(self, *status) -> None:
+        running = bool(status[-1])
+        self.history.set_active_run(self.state.run_dir if running else None)
 
     def _run_ended(self, run: str, message: str) -> None:
         self.tray.notify("Training finished", message)
@@ -352,4 +358,5 @@ class MainWindow(QMainWindow):
         self.data_page.shutdown()
         self.train_page.shutdown()
         self.serve_page.shutdown()
+        self.history.shutdown()
         QApplication.quit()

@@ -21,7 +21,7 @@ def test_two_local_ranks_from_the_training_page(window, qtbot, tmp_path, chat_da
         save_every=4,
         learning_rate=5e-3,
     )
-    window.go(3)
+    window.go("train")
     page = window.train_page
     page.hosts.enabled.setChecked(True)
     assert "Choose a hostfile" in " ".join(page.problems())
@@ -45,5 +45,5 @@ def test_two_local_ranks_from_the_training_page(window, qtbot, tmp_path, chat_da
 def test_several_macs_only_for_sft(window, tmp_path):
     page = window.train_page
     page.hosts.set_hostfile(tmp_path / "hosts.json")
-    page.method.choose("dpo")
+    window.goal_page.choose("prefer")
     assert any("Only supervised fine-tuning" in p for p in page.problems())

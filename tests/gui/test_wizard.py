@@ -67,13 +67,12 @@ def test_other_formats_are_prepared_into_a_split(window, qtbot, tmp_path, studio
     rows = [{"instruction": f"Say {i}", "input": "", "output": f"{i}!"} for i in range(20)]
     alpaca.write_text(json.dumps(rows))
     page = window.data_page
-    page.open_paths([alpaca])
-    qtbot.waitUntil(lambda: page.checked is not None, timeout=30_000)
-    assert "format: alpaca" in page.info.text()
-    assert window.state.data_dir is None and page.prepare_button.isEnabled()
     page.valid.setValue(25)
-    page.prepare()
+    page.open_paths([alpaca])
+    # One file of good records, needing no choice: prepared without another click.
     qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=30_000)
+    assert "Prepared alpaca-" in page.info.text() and "train: 15" in page.info.text()
+    assert not page.prepare_button.isEnabled() and page.prepare_button.toolTip() == "Ready to train"
     out = window.state.data_dir
     assert out.parent == studio_home / "datasets"
     assert sum(1 for _ in (out / "valid.jsonl").open()) == 5

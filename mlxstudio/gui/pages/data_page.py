@@ -48,6 +48,8 @@ from mlxstudio.gui.widgets.problem_list import ProblemList
 
 # Warnings that Prepare fixes by itself: a ready folder with them still needs preparing.
 PREPARE_FIXES = {"bom", "blank_lines"}
+PREPARE_TIP = "Convert and split into train, validation and test files."
+READY = "Ready to train"
 
 
 def read_line(file: str, line: int) -> str:
@@ -201,33 +203,35 @@ class DataPage(Page):
         self.valid = QDoubleSpinBox()
         self.valid.setRange(0, 50)
         self.valid.setValue(10)
-        self.valid.setSuffix(" %")
+        self.valid.setSuffix("%")
+        self.valid.setDecimals(0)
         self.valid.setToolTip("Share of examples kept aside to measure validation loss.")
         self.test = QDoubleSpinBox()
         self.test.setRange(0, 50)
-        self.test.setSuffix(" %")
+        self.test.setSuffix("%")
+        self.test.setDecimals(0)
         self.test.setToolTip("Share kept aside for a final test score (optional).")
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setToolTip("The same seed always gives the same split.")
-        self.seed.setMaximumWidth(96)
+        self.seed.setMaximumWidth(72)
         for box in (self.valid, self.test):
-            box.setMaximumWidth(84)
+            box.setMaximumWidth(68)
         self.dedupe = QCheckBox("Drop duplicates")
         self.dedupe.setToolTip("Leave out records that repeat an earlier one word for word.")
         self.dedupe.toggled.connect(self._dedupe_toggled)
         self.prepare_button = make_primary(QPushButton("Prepare dataset"), "prepare")
-        self.prepare_button.setToolTip("Convert and split into train, validation and test files.")
         self.prepare_button.clicked.connect(self.prepare)
         self.prepare_why = QLabel()
         self.prepare_why.setObjectName("Hint")
         self.prepare_why.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.prepare_why.setWordWrap(True)
         self.prepare_why.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.prepare_why.setMinimumWidth(80)
         split = QHBoxLayout()
         for label, widget in (("Validation", self.valid), ("Test", self.test), ("Seed", self.seed)):
             split.addWidget(QLabel(label))
             split.addWidget(widget)
-        split.addSpacing(8)
         split.addWidget(self.dedupe)
         split.addWidget(self.prepare_why, 1)
         split.addWidget(self.prepare_button)
@@ -495,9 +499,11 @@ class DataPage(Page):
         elif self._secondme_needs_name():
             why = "Enter your name above"
         elif self.state.data_dir and (self.prepared or not self.dedupe.isChecked()):
-            why = "Ready to train"
+            why = READY
         self.prepare_button.setEnabled(not why)
-        self.prepare_why.setText(why)
+        self.prepare_button.setToolTip(why or PREPARE_TIP)
+        # "Ready" is said by the line above; the label is for why the button is off.
+        self.prepare_why.setText("" if why == READY else why)
 
     def _dedupe_toggled(self) -> None:
         self.prepared = False  # the ready data still holds them: prepare again

@@ -136,6 +136,10 @@ class GoalPage(Page):
         self.choose(self.goal.key)
 
     # ---- public API
+    def add_banner(self, banner: QWidget) -> None:
+        """A line above the goals (the first run's welcome)."""
+        self.layout().insertWidget(0, banner)
+
     def choose(self, key: str) -> None:
         self.goal = GOALS_BY_KEY[key]
         for card_key, card in self.cards.items():

@@ -101,7 +101,7 @@ class ModelPage(Page):
         self.models_view.addWidget(self.table)
         self.models_view.addWidget(self.empty)
 
-        self.demo_button = QPushButton(icon("download"), "Install demo model (SmolLM2-135M)")
+        self.demo_button = QPushButton(icon("download"), "Install demo model")
         self.demo_button.setToolTip(
             "A 135M-parameter instruct model shipped with the app; "
             "small enough to fine-tune in minutes."

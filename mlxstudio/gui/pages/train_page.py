@@ -125,6 +125,8 @@ class TrainPage(Page):
         self.bottom = QTabWidget()
         self.bottom.addTab(self.log, "Log")
         self.bottom.addTab(self.samples, "Samples")
+        for box in (self.log, self.samples):  # a small window gives the room to the curves
+            box.setMinimumHeight(36)
         self.split = split = QSplitter()
         split.setOrientation(Qt.Orientation.Vertical)
         split.addWidget(self.plots)

@@ -7,12 +7,16 @@ import math
 from pathlib import Path
 
 from mlxstudio.core import runs
-from mlxstudio.gui.widgets.method_picker import METHODS
 
 LOG_FILE = "training.log"  # the window's log of a run, kept in its run directory
 # Logs other tools leave in a run directory, read when the window kept none.
 OTHER_LOGS = ("logs/training.log", "log.txt")
-METHOD_NAMES = {key: label for key, label, _ in METHODS} | {
+# The training stage, as the window names it.
+METHOD_NAMES = {
+    "sft": "Supervised fine-tuning (SFT)",
+    "dpo": "Preference pairs (DPO)",
+    "rl": "Offline RL from scored answers (PPO)",
+    "grpo": "Online RL with a reward (GRPO)",
     "pretrain": "Pretraining from scratch",
     "reward": "Reward model",
 }

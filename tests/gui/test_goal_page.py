@@ -1,0 +1,93 @@
+"""The Goal page: the first choice sets the method, the data the Data page expects (with its
+sample) and the reward for online RL."""
+
+from __future__ import annotations
+
+from screens import screenshot
+
+from mlxstudio.gui.widgets.reward_picker import parse_kwargs
+
+
+def test_each_goal_sets_the_method_and_the_expected_data(window):
+    page = window.goal_page
+    expected = {"answer": "sft", "prefer": "dpo", "reward": "rl", "text": "sft"}
+    for key, stage in expected.items():
+        page.cards[key].clicked.emit(key)
+        assert window.state.goal == key and window.state.config.stage == stage
+        assert page.cards[key].property("selected")
+        assert not any(c.property("selected") for k, c in page.cards.items() if k != key)
+        assert page.goal.title in window.data_page.goal_line.text()
+    page.choose("prefer")
+    assert '"chosen"' in page.sample.toPlainText()
+    assert window.train_page.method_line.text().count("Preference") or "DPO" in (
+        window.train_page.method_line.text()
+    )
+
+
+def test_online_reward_and_its_settings_reach_the_config(window):
+    page = window.goal_page
+    window.go("goal")
+    page.choose("reward")
+    assert page.reward_box.isVisible() and not page.reward.isVisible()
+    page.online.setChecked(True)
+    assert page.reward.isVisible()
+    page.reward.choose("max_words", "max_words=12")
+    cfg = window.state.config
+    assert (cfg.stage, cfg.reward_model, cfg.reward_kwargs) == (
+        "grpo",
+        "max_words",
+        {"max_words": 12},
+    )
+    assert '"prompt"' in page.sample.toPlainText()
+    page.reward.choose("/tmp/my_reward.py:Mine")
+    assert window.state.config.reward_model == "/tmp/my_reward.py:Mine"
+    screenshot(window, "goal-reward-online")
+    page.choose("answer")
+    assert window.state.config.stage == "sft" and window.state.config.reward_model is None
+    assert not page.reward_box.isVisible()
+
+
+def test_the_goal_sample_opens_on_the_data_page(window, qtbot):
+    window.goal_page.choose("prefer")
+    window.goal_page.sample_button.click()
+    assert window.current_name() == "data"
+    page = window.data_page
+    qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=60_000)
+    assert "format: preference" in page.info.text()
+    assert not page.switch_goal.isVisible()
+
+
+def test_reward_settings_parse():
+    assert parse_kwargs("keywords=Paris,France; flags=i") == {
+        "keywords": ["Paris", "France"],
+        "flags": "i",
+    }
+    assert parse_kwargs("target_words=7.5") == {"target_words": 7.5}
+
+
+def test_dpo_run_plots_the_margin(window, qtbot, installed_tiny):
+    from mlxstudio.core import paths
+
+    data = paths.resources_dir() / "sample_data" / "rl" / "preference"
+    window.state.set_data(data)
+    window.state.set_model(installed_tiny)
+    window.goal_page.choose("prefer")
+    window.state.update_config(
+        iters=6,
+        num_layers=2,
+        steps_per_eval=3,
+        steps_per_report=2,
+        save_every=3,
+        batch_size=2,
+        learning_rate=1e-3,
+    )
+    window.go("train")
+    page = window.train_page
+    page.name_edit.setText("dpo-run")
+    page.start()
+    qtbot.waitUntil(lambda: not page.is_running(), timeout=300_000)
+    assert "completed" in page.summary.text(), page.log.toPlainText()[-2000:]
+    assert page.plots.stage == "dpo"
+    page.plots.redraw(everything=True)
+    margin = page.plots.series[("train", "margin")]
+    assert margin.n >= 2
