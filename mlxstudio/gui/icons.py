@@ -13,7 +13,7 @@ from functools import lru_cache
 import qtawesome as qta
 from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QIconEngine, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 # Our name -> Font Awesome 6 solid glyph.
 GLYPHS: dict[str, str] = {
@@ -102,9 +102,11 @@ class _PaletteIcon(QIconEngine):
         self.name, self.colour = name, colour
 
     def _colour(self, mode: QIcon.Mode) -> QColor:
+        pal = QApplication.palette()
         if mode == QIcon.Mode.Disabled:
-            pal = QApplication.palette()
             return pal.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText)
+        if mode == QIcon.Mode.Selected and self.colour is None and self.name not in LEVEL_COLOURS:
+            return pal.color(QPalette.ColorRole.HighlightedText)  # on the selection's accent
         return self.colour if self.colour is not None else icon_colour(self.name)
 
     def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
@@ -131,3 +133,25 @@ def icon(name: str, colour: str | QColor | None = None) -> QIcon:
     """
     GLYPHS[name]  # noqa: B018 (fail now on a typo, not at paint time)
     return QIcon(_PaletteIcon(name, QColor(colour) if colour is not None else None))
+
+
+class IconLabel(QLabel):
+    """A picture of one of our icons that is drawn when painted, so it follows a light/dark
+    switch (a pixmap set once keeps the colours it was made with)."""
+
+    def __init__(
+        self, name: str, size: int, role: QPalette.ColorRole | None = None, parent=None
+    ) -> None:
+        super().__init__(parent)
+        self.name, self.px, self.role = name, size, role
+        self.setFixedSize(size, size)
+
+    def set_icon(self, name: str) -> None:
+        self.name = name
+        self.update()
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 (Qt API)
+        colour = self.palette().color(self.role) if self.role is not None else None
+        painter = QPainter(self)
+        icon(self.name, colour).paint(painter, self.rect(), Qt.AlignmentFlag.AlignCenter)
+        painter.end()

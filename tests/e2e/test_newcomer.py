@@ -81,14 +81,17 @@ def test_newcomer_path(qtbot, studio_home, tmp_path):
         window.open_paths([merged])
         data = window.data_page
         qtbot.waitUntil(lambda: data.checked is not None and not data.is_busy(), timeout=60_000)
-        assert "format: secondme" in data.info.text()
+        assert "Second-Me merged.json" in data.info.text()
         assert data.secondme.isVisible()
         data.username.clear()
+        qtbot.waitUntil(lambda: data.checked is not None and not data.is_busy(), timeout=60_000)
         assert not data.prepare_button.isEnabled()
         assert "name" in data.prepare_why.text()
         window.next_button.click()
         assert window.current_name() == "data" and "Second-Me" in window.problems.text()
         data.username.setText("Ada Lovelace")
+        # The preview follows the name once typing pauses.
+        qtbot.waitUntil(lambda: "Ada Lovelace" in data.table.item(0, 1).text(), timeout=60_000)
         assert data.prepare_button.isEnabled()
         assert_no_cli(window)
         screenshot(window, "newcomer-02-data-secondme")

@@ -40,6 +40,7 @@ def test_identical_problems_collapse_and_read_by_level(window, qtbot, tmp_path):
     lines = [good] * 39 + ['{"prompt": "caf\xe9", "completion": "x"}'] * 41
     bad.write_bytes("\n".join(lines).encode("latin-1") + b"\n")
     page = window.data_page
+    window.go("data")
     page.open_path(bad)
     _checked(qtbot, page)
     texts = _problem_texts(page)
@@ -54,6 +55,7 @@ def test_identical_problems_collapse_and_read_by_level(window, qtbot, tmp_path):
     assert not any(CLI_WORDING.search(t) for t in texts), texts
     page.problem_list.setCurrentRow(texts.index(utf8[0]))
     assert "line 40" in page.problem_detail.text()
+    assert page.tabs.currentIndex() == 1  # errors bring the Problems tab forward
     screenshot(window, "data-problems-grouped")
 
 

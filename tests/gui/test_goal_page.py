@@ -53,7 +53,7 @@ def test_the_goal_sample_opens_on_the_data_page(window, qtbot):
     assert window.current_name() == "data"
     page = window.data_page
     qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=60_000)
-    assert "format: preference" in page.info.text()
+    assert "preference pairs" in page.info.text()
     assert not page.switch_goal.isVisible()
 
 

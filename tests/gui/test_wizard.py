@@ -36,7 +36,7 @@ def test_dropping_a_dataset_folder_on_the_window(window, qtbot, chat_data):
     qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=30_000)
     assert window.state.data_dir == chat_data.resolve()
     assert window.data_page.table.rowCount() == 24  # train + valid records, previewed
-    assert "24 records · format: chat" in window.data_page.info.text()
+    assert "24 records · chat messages" in window.data_page.info.text()
     assert "ready to train" in window.data_page.info.text()
     window.next()
     assert window.current_name() == "model"

@@ -9,7 +9,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlxstudio.core import paths
-from mlxstudio.core.data import DataOptions, tasks
+from mlxstudio.core.data import FORMATS, DataOptions, tasks
 from mlxstudio.core.data.tasks import Checked, is_dataset_folder
 from mlxstudio.engine.task import TaskThread
 from mlxstudio.gui.account import full_name
@@ -151,6 +151,10 @@ class DataPage(Page):
         self.username.setPlaceholderText("Your name, as the answers should call you")
         self.username.setToolTip("Second-Me's prompts name you: 'You are NAME's Second Me…'.")
         self.username.textChanged.connect(self._username_changed)
+        self.name_timer = QTimer(self)
+        self.name_timer.setSingleShot(True)
+        self.name_timer.setInterval(600)
+        self.name_timer.timeout.connect(self._apply_username)
         self.cot = QCheckBox("Chain of thought")
         self.cot.setToolTip(
             "Use Second-Me's thinking prompts: answers hold <think>…</think><answer>…</answer>. "
@@ -294,6 +298,8 @@ class DataPage(Page):
     def prepare(self) -> None:
         if not self.inputs or self.is_busy():
             return
+        self.name_timer.stop()
+        self.options = replace(self.options, username=self.username.text().strip() or None)
         stem = self.source[0].stem if self.source else "dataset"
         out = paths.home() / "datasets" / f"{stem or 'dataset'}-{time.strftime('%Y%m%d-%H%M%S')}"
         split = (self.valid.value() / 100, self.test.value() / 100, self.seed.value())
@@ -376,9 +382,11 @@ class DataPage(Page):
 
     def _checked(self, checked: Checked) -> None:
         self.task = None  # done, though its thread may take a moment more to end
+        self.progress_box.hide()
         self.checked = checked
         report = checked.report
         formats = sorted({f.format for f in report.files if f.format})
+        labels = ", ".join(FORMATS[f].label for f in formats if f in FORMATS)
         self._fill_preview(checked.records)
         self.problem_list.show_issues(report.issues, report.omitted)
         groups = len(self.problem_list.groups) + (1 if report.omitted else 0)
@@ -392,7 +400,7 @@ class DataPage(Page):
         self.secondme.setVisible("secondme" in formats)
         self._suggest_goal(formats)
 
-        counts = f"{report.records:,} records · format: {', '.join(formats) or 'unknown'}"
+        counts = f"{report.records:,} records · {labels or 'format unknown'}"
         errors, warnings = report.errors, report.warnings
         if not report.records:
             first = self.problem_list.groups[0] if self.problem_list.groups else None
@@ -477,11 +485,14 @@ class DataPage(Page):
         return self.secondme.isVisibleTo(self) and not self.username.text().strip()
 
     def _username_changed(self, text: str) -> None:
-        self.options = replace(self.options, username=text.strip() or None)
-        if self.state.data_dir and self.secondme.isVisibleTo(self):
-            self.state.set_data(None)  # prepared with the old name: prepare again
-            self.inputs = list(self.source)
         self._update_prepare()
+        if self.secondme.isVisibleTo(self):
+            self.name_timer.start()  # re-read once typing pauses: preview and split use it
+
+    def _apply_username(self) -> None:
+        name = self.username.text().strip() or None
+        if name != self.options.username and self.secondme.isVisibleTo(self):
+            self.set_options(replace(self.options, username=name))
 
     def _cot_toggled(self, on: bool) -> None:
         self.set_options(replace(self.options, cot=on))
@@ -511,6 +522,7 @@ class DataPage(Page):
 
     def _prepared(self, result) -> None:
         self.task = None
+        self.progress_box.hide()
         self.prepared = True
         counts = " · ".join(f"{k}: {v:,}" for k, v in result.counts.items())
         dropped = result.duplicates_removed

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlxstudio.gui.goals import GOALS, GOALS_BY_KEY, Goal
-from mlxstudio.gui.icons import icon
+from mlxstudio.gui.icons import IconLabel, icon
 from mlxstudio.gui.pages.base import Page
 from mlxstudio.gui.widgets.reward_picker import RewardPicker
 
@@ -30,6 +30,8 @@ CARD_SHEET = """
 #GoalCard:hover { border-color: palette(highlight); }
 #GoalCard[selected="true"] { border: 2px solid palette(highlight); }
 #CardTitle { font-weight: 600; font-size: 14px; }
+#Welcome { background: palette(alternate-base); border: 1px solid palette(midlight);
+    border-radius: 10px; }
 """
 
 
@@ -44,9 +46,7 @@ class _Card(QFrame):
         self.setObjectName("GoalCard")
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setProperty("selected", False)
-        picture = QLabel()
-        picture.setPixmap(icon(GOAL_ICONS.get(goal.key, "goal-text")).pixmap(28, 28))
-        picture.setAlignment(Qt.AlignmentFlag.AlignTop)
+        picture = IconLabel(GOAL_ICONS.get(goal.key, "goal-text"), 28)
         self.title = QLabel(goal.title)
         self.title.setObjectName("CardTitle")
         summary = QLabel(goal.summary)
@@ -59,7 +59,7 @@ class _Card(QFrame):
         text.addStretch(1)
         row = QHBoxLayout(self)
         row.setContentsMargins(14, 12, 14, 12)
-        row.addWidget(picture)
+        row.addWidget(picture, 0, Qt.AlignmentFlag.AlignTop)
         row.addLayout(text, 1)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)

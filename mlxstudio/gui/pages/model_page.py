@@ -155,6 +155,11 @@ class ModelPage(Page):
                 f"{e.repo}  ·  {e.parameters}, {e.quantization}, {e.size_gb:g} GB, {e.licence}",
                 e.repo,
             )
+        # The name's start is what tells models apart: show it, not the line's end.
+        self.catalog_box.currentIndexChanged.connect(
+            lambda _i: self.catalog_box.lineEdit().setCursorPosition(0)
+        )
+        self.catalog_box.lineEdit().setCursorPosition(0)
         self.download_button = QPushButton(icon("download"), "Download")
         self.download_button.clicked.connect(self._download_clicked)
         self.cancel_button = QPushButton(icon("stop"), "Cancel")

@@ -240,6 +240,8 @@ class ServePage(Page):
             self._adapter_run = _NO_RUN  # the run may have saved its adapters since
         self.test_prompts.load_run(self.state.run_dir)
         self.refresh()
+        # The next thing to do has the focus: ask when serving, else start the server.
+        (self.question if self.url else self.serve_button).setFocus()
 
     def refresh(self) -> None:
         """Bring every label, the conversation and the buttons in line with the wizard's

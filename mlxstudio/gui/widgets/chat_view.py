@@ -251,7 +251,7 @@ class Message(QWidget):
     def copy(self) -> None:
         self.bubble.copy()
         self.copy_button.setText("Copied")
-        QTimer.singleShot(1500, lambda: self.copy_button.setText("Copy"))
+        QTimer.singleShot(1500, self.copy_button, lambda: self.copy_button.setText("Copy"))
 
     def finish(self, info: str) -> None:
         """The answer is whole: show Copy and its speed."""

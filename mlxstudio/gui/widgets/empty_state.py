@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QApplication, QFrame, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from mlxstudio.gui.icons import icon
+from mlxstudio.gui.icons import IconLabel
 from mlxstudio.gui.style import make_primary
 
 ICON_PX = 48
@@ -20,10 +20,7 @@ def empty_state(
     """
     panel = QFrame()
     panel.setObjectName("EmptyState")
-    picture = QLabel()
-    colour = QApplication.palette().color(QPalette.ColorRole.PlaceholderText)
-    picture.setPixmap(icon(icon_name, colour=colour).pixmap(ICON_PX, ICON_PX))
-    picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    picture = IconLabel(icon_name, ICON_PX, QPalette.ColorRole.PlaceholderText)
     words = QLabel(text)
     words.setObjectName("EmptyStateText")
     words.setWordWrap(True)
@@ -32,7 +29,7 @@ def empty_state(
     layout.setContentsMargins(24, 24, 24, 24)
     layout.setSpacing(12)
     layout.addStretch(1)
-    layout.addWidget(picture)
+    layout.addWidget(picture, 0, Qt.AlignmentFlag.AlignHCenter)
     layout.addWidget(words)
     button = None
     if button_text:

@@ -36,15 +36,12 @@ class FieldMapDialog(QDialog):
         self.format = QComboBox()
         for name, cls in FORMATS.items():
             if name != "text":
-                self.format.addItem(f"{cls.label} ({', '.join(cls.required)})", name)
+                self.format.addItem(cls.label[:1].upper() + cls.label[1:], name)
         guess = current.format or self._best_format()
         self.format.setCurrentIndex(max(0, self.format.findData(guess)))
         self.form = QFormLayout()
         self.form.addRow("Kind of data", self.format)
         self.boxes: dict[str, QComboBox] = {}
-        self.mapping = QWidget()
-        self.mapping_form = QFormLayout(self.mapping)
-        self.mapping_form.setContentsMargins(0, 0, 0, 0)
         self.format.currentIndexChanged.connect(self._fill)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -54,7 +51,6 @@ class FieldMapDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addLayout(self.form)
-        layout.addWidget(self.mapping)
         layout.addWidget(buttons)
         self._fill()
 
@@ -63,8 +59,8 @@ class FieldMapDialog(QDialog):
         return "completions" if len(self.fields) >= 2 else "chat"
 
     def _fill(self, *_args) -> None:
-        while self.mapping_form.rowCount():
-            self.mapping_form.removeRow(0)
+        while self.form.rowCount() > 1:  # the first row is the kind of data
+            self.form.removeRow(1)
         self.boxes = {}
         required = FORMATS[self.format.currentData()].required
         for i, ours in enumerate(required):
@@ -78,7 +74,7 @@ class FieldMapDialog(QDialog):
             else:  # the i-th field is the best guess for the i-th role
                 box.setCurrentIndex(min(i, len(self.fields) - 1) if self.fields else 0)
             self.boxes[ours] = box
-            self.mapping_form.addRow(f"{ours.capitalize()} is in", box)
+            self.form.addRow(f"{ours.capitalize()} is in", box)
 
     def choose(self, fmt: str, **fields: str) -> None:
         """Select a format and fields (what a user does with the drop-downs)."""

@@ -190,8 +190,10 @@ class MetricPlots(QWidget):
             if i < 2:  # the bottom row's "step" says it for both rows: room for the curves
                 plot.setLabel("bottom", None)
             plot.setProperty("from_zero", title in FROM_ZERO)
-            if len(curves) > 1:
-                plot.addLegend(offset=(-10, 10))
+            if len(curves) > 1:  # on an opaque box: a curve never runs through its words
+                base = plot.palette().color(plot.backgroundRole())
+                base.setAlpha(225)
+                plot.addLegend(offset=(-10, 10), brush=pg.mkBrush(base), pen=pg.mkPen(None))
             for kind, field, label, colour in curves:
                 item = plot.plot(
                     [],
