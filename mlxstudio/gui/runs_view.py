@@ -138,8 +138,9 @@ class RunHistory(QWidget):
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Run names are long and tell runs apart: they get the room; models are shorter.
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setToolTip("Double-click a run to see its curves, log and samples.")
 
         self.export_progress = QProgressBar()
@@ -160,7 +161,7 @@ class RunHistory(QWidget):
         col.addWidget(self.table, 1)
         status_row = QHBoxLayout()
         status_row.addWidget(self.hint, 1)
-        status_row.addWidget(self.export_status, 2)
+        status_row.addWidget(self.export_status, 1)
         status_row.addWidget(self.export_progress)
         col.addLayout(status_row)
         self.stack = QStackedWidget()

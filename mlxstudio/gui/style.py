@@ -218,9 +218,17 @@ def repolish(widget: QWidget) -> None:
 
 def make_primary(button: QPushButton, icon_name: str | None = None) -> QPushButton:
     """The panel's main action: accent background, white text (and white icon_name icon)."""
-    button.setProperty("primary", True)
+    return set_primary(button, True, icon_name)
+
+
+def set_primary(button: QPushButton, on: bool, icon_name: str | None = None) -> QPushButton:
+    """Make the button the panel's main action, or an ordinary one again (when the next
+    step changes, e.g. Resume run rather than Start after a stop)."""
+    if bool(button.property("primary")) == on and button.property("primary") is not None:
+        return button  # unchanged: no restyle (callers may ask on every event)
+    button.setProperty("primary", on)
     if icon_name:
-        button.setIcon(icon(icon_name, colour="#ffffff"))
+        button.setIcon(icon(icon_name, colour="#ffffff") if on else icon(icon_name))
     repolish(button)
     return button
 

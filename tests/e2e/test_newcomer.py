@@ -90,8 +90,13 @@ def test_newcomer_path(qtbot, studio_home, tmp_path):
         window.next_button.click()
         assert window.current_name() == "data" and "Second-Me" in window.problems.text()
         data.username.setText("Ada Lovelace")
+
         # The preview follows the name once typing pauses.
-        qtbot.waitUntil(lambda: "Ada Lovelace" in data.table.item(0, 1).text(), timeout=60_000)
+        def previewed_with_name() -> bool:
+            item = data.table.item(0, 1)
+            return item is not None and "Ada Lovelace" in item.text() and not data.is_busy()
+
+        qtbot.waitUntil(previewed_with_name, timeout=60_000)
         assert data.prepare_button.isEnabled()
         assert_no_cli(window)
         screenshot(window, "newcomer-02-data-secondme")
@@ -163,9 +168,8 @@ def test_newcomer_path(qtbot, studio_home, tmp_path):
         assert serve.answer.strip()
         screenshot(window, "newcomer-07-chat")
         serve.serve_button.click()
-        qtbot.waitUntil(lambda: not serve.job.is_running(), timeout=30_000)
-        assert not serve.send_button.isEnabled()
-        assert "stopped" in serve.server_status.text().lower()
+        qtbot.waitUntil(lambda: "stopped" in serve.server_status.text().lower(), timeout=30_000)
+        assert not serve.job.is_running() and not serve.send_button.isEnabled()
 
         # History: the run, with its figures.
         window.go("history")

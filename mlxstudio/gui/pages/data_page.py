@@ -532,6 +532,7 @@ class DataPage(Page):
         self.info.setToolTip(str(result.out))
         self.inputs = [result.out]
         self.state.set_data(result.out, keep_lengths=True)
+        self._update_prepare()
 
     # ---- token lengths need the chosen model's tokenizer
     def _state_changed(self) -> None:

@@ -149,7 +149,13 @@ class ServePage(Page):
         self.log_button.toggled.connect(self.server_log.setVisible)
         form = QFormLayout()
         form.addRow("Model", self.model_label)
-        form.addRow("", self.adapter_check)
+        self.no_adapters = QLabel()
+        self.no_adapters.setObjectName("Hint")
+        adapters = QVBoxLayout()
+        adapters.setContentsMargins(0, 0, 0, 0)
+        adapters.addWidget(self.adapter_check)
+        adapters.addWidget(self.no_adapters)
+        form.addRow("", adapters)
         form.addRow("Access", access)
         row = QHBoxLayout()
         row.addWidget(self.serve_button)
@@ -255,9 +261,13 @@ class ServePage(Page):
             self.adapter_check.setEnabled(usable)
             self.adapter_check.setChecked(usable)
             self.adapter_check.setText(
-                f"Apply the fine-tuned adapters of run {run.name}"
-                if usable
-                else f"Run {run.name} has no adapters yet: serving the base model"
+                f"Apply the fine-tuned adapters of run {run.name}" if run else ""
+            )
+            # Without adapters there is no choice to make: a line says so, not a dead box.
+            self.adapter_check.setVisible(usable)
+            self.no_adapters.setVisible(not usable)
+            self.no_adapters.setText(
+                f"Run {run.name} has no adapters yet: serving the base model"
                 if run
                 else "No training run yet: serving the base model"
             )

@@ -26,7 +26,7 @@ from mlxstudio.core.config import dump_config
 from mlxstudio.engine.job import JobThread, mlxstudio_command
 from mlxstudio.gui.icons import icon
 from mlxstudio.gui.pages.base import Page
-from mlxstudio.gui.style import make_primary, set_message
+from mlxstudio.gui.style import make_primary, set_message, set_primary
 from mlxstudio.gui.widgets.memory_gauge import MemoryGauge
 from mlxstudio.gui.widgets.plots import MetricPlots, last_per_step
 from mlxstudio.gui.widgets.run_info import (
@@ -489,7 +489,11 @@ class TrainPage(Page):
         )
         set_message(self.why, " ".join(missing), "warning")
         self.why.setVisible(bool(missing))
-        self.resume_button.setVisible(not running and self.resumable())
+        resumable = not running and self.resumable()
+        self.resume_button.setVisible(resumable)
+        # After a stop or a crash the next step is Resume run, not a new run.
+        set_primary(self.resume_button, resumable, "resume")
+        set_primary(self.start_button, not resumable, "start")
         self.name_edit.setEnabled(not running)
         self.options.set_enabled_for_run(running)
         self.pause_button.setEnabled(running)
