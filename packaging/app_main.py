@@ -2,4 +2,5 @@
 
 from mlxstudio.gui.app import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a Data page child process re-imports the main script
+    raise SystemExit(main())

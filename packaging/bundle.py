@@ -105,6 +105,8 @@ def py2app_options(menubar_only: bool = False) -> dict:
             "mlx",
             "mlx_lm",
             "pyqtgraph",
+            "qtawesome",  # its icon fonts are data files, found at run time
+            "qtpy",
             "transformers",
             "tokenizers",
             "safetensors",

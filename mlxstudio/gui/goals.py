@@ -34,7 +34,7 @@ GOALS: tuple[Goal, ...] = (
         "answer",
         "Answer like my examples",
         "Teach it your voice, your facts or a task: it learns to answer the way your "
-        "examples do. Chat logs, questions and answers, Second-Me memories.",
+        "examples do. Chat logs, questions and answers, Second\u2011Me memories.",
         "sft",
         ("chat", "sharegpt", "completions", "alpaca", "mlx-pretrain-sft", "secondme", "text"),
         "conversations or question/answer pairs",

@@ -58,7 +58,7 @@ def test_every_bundled_file_exists():
 
 def test_metal_library_and_model_code_are_whole_packages():
     packages = bundle.py2app_options()["packages"]
-    assert {"mlx", "mlx_lm", "mlxstudio"} <= set(packages)
+    assert {"mlx", "mlx_lm", "mlxstudio", "qtawesome", "qtpy"} <= set(packages)  # fonts: data
 
 
 def test_linux_desktop_file():

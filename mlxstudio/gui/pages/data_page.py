@@ -277,6 +277,9 @@ class DataPage(Page):
         self.histogram.clear_stats()
         self.token_info.setText("")
         self.state.set_data(None)
+        self.zone.set_compact(
+            True, f"Drop other files to replace {self.source[0].name}" if self.source else ""
+        )
         self._check(self.source)
 
     def map_fields(self) -> FieldMapDialog:

@@ -114,7 +114,8 @@ class GoalPage(Page):
         self.sample = QPlainTextEdit()
         self.sample.setReadOnly(True)
         self.sample.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.sample.setMaximumHeight(84)
+        lines = self.sample.fontMetrics().lineSpacing()
+        self.sample.setFixedHeight(lines * 3 + 14)  # the samples are two lines: no scrollbar
         self.sample_button = QPushButton(icon("sample"), "Use the sample data")
         self.sample_button.setToolTip(
             "Try it with a small dataset of this kind shipped with the app."

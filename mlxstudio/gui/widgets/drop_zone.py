@@ -25,7 +25,16 @@ class DropZone(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWordWrap(True)
         self.setAcceptDrops(True)
-        self.setMinimumHeight(90)
+        self.empty_text = text
+        self.set_compact(False)
+
+    def set_compact(self, compact: bool, text: str = "") -> None:
+        """Large while nothing is loaded; a slim strip once data is there (the window keeps
+        taking drops anywhere), so the preview gets the room."""
+        self.setText(
+            text or ("Drop other files here to replace it" if compact else self.empty_text)
+        )
+        self.setFixedHeight(40 if compact else 90)
 
     def _active(self, on: bool) -> None:
         self.setProperty("active", "true" if on else "false")

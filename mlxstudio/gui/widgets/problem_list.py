@@ -21,6 +21,7 @@ class ProblemList(QListWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setWordWrap(True)  # long messages wrap, no sideways scroll
+        self.setFrameShape(QListWidget.Shape.NoFrame)  # the tab around it is the frame
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.currentItemChanged.connect(self._current)
         self.groups: list = []
