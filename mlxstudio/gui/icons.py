@@ -48,6 +48,7 @@ GLYPHS: dict[str, str] = {
     "download": "fa6s.download",
     "import": "fa6s.file-import",
     "preferences": "fa6s.gear",
+    "log": "fa6s.terminal",
     # levels
     "warning": "fa6s.triangle-exclamation",
     "error": "fa6s.circle-exclamation",

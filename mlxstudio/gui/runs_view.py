@@ -7,8 +7,8 @@ import shutil
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtCore import QPoint, QRect, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QIcon, QIconEngine, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QProgressBar,
+    QPushButton,
     QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
@@ -44,6 +45,43 @@ STATUS_WORDS = {
     "running": ("Interrupted", "warning"),  # run.json says running but no job trains it
 }
 SELECT_HINT = "Select a run to open, resume, serve, export or delete it; select two to compare."
+# Toolbar buttons: flat until hovered, and no focus frame (the table holds the focus; the
+# actions are also in the right-click menu and on keys).
+TOOLBAR_SHEET = """
+QToolButton { border: 1px solid transparent; border-radius: 6px; padding: 3px 6px; }
+QToolButton:hover { background: palette(midlight); }
+QToolButton:pressed { background: palette(mid); }
+"""
+
+
+def short_path(path: Path) -> str:
+    """path with the home folder as ~ (what a person reads; the tooltip has it whole)."""
+    home = Path.home()
+    try:
+        return "~/" + Path(path).relative_to(home).as_posix()
+    except ValueError:
+        return str(path)
+
+
+class _StatusIcon(QIconEngine):
+    """A level icon that stays visible on a selected row: its signal colour normally,
+    the selection's text colour (white on the accent) when selected."""
+
+    def __init__(self, level: str) -> None:
+        super().__init__()
+        self.level = level
+
+    def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
+        selected = mode == QIcon.Mode.Selected
+        drawn = icon(self.level, colour="#ffffff") if selected else icon(self.level)
+        drawn.paint(painter, rect, Qt.AlignmentFlag.AlignCenter, QIcon.Mode.Normal, state)
+
+    def clone(self) -> QIconEngine:
+        return _StatusIcon(self.level)
+
+
+def status_icon(level: str) -> QIcon:
+    return QIcon(_StatusIcon(level))
 
 
 def list_runs(folder: Path | None = None) -> list[tuple[Path, dict]]:
@@ -123,7 +161,12 @@ class RunHistory(QWidget):
             self.toolbar.addAction(self.actions_by_name[name])
         self.toolbar.addSeparator()
         self.toolbar.addAction(self.actions_by_name["delete"])
-        self.hint = QLabel(SELECT_HINT)
+        self.toolbar.setStyleSheet(TOOLBAR_SHEET)
+        for action in self.actions_by_name.values():
+            button = self.toolbar.widgetForAction(action)
+            if button is not None:
+                button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.hint = QLabel(SELECT_HINT)  # under the toolbar, what its buttons need
         self.hint.setObjectName("Hint")
         self.hint.setWordWrap(True)
 
@@ -150,6 +193,17 @@ class RunHistory(QWidget):
         self.export_status = QLabel()
         self.export_status.setWordWrap(True)
         self.export_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.show_folder_button = QPushButton(icon("folder"), "Show folder")
+        self.show_folder_button.setToolTip("Open the exported model's folder in the file manager.")
+        self.show_folder_button.clicked.connect(self.show_export_folder)
+        self.export_row = QWidget()  # hidden until an export starts
+        export_line = QHBoxLayout(self.export_row)
+        export_line.setContentsMargins(0, 4, 0, 0)
+        export_line.addWidget(self.export_status, 1)
+        export_line.addWidget(self.export_progress)
+        export_line.addWidget(self.show_folder_button)
+        self.export_row.hide()
+        self.show_folder_button.hide()
 
         self.empty = self._empty_state()
 
@@ -157,13 +211,11 @@ class RunHistory(QWidget):
         listing = QWidget()
         col = QVBoxLayout(listing)
         col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(4)
         col.addWidget(self.toolbar)
+        col.addWidget(self.hint)
         col.addWidget(self.table, 1)
-        status_row = QHBoxLayout()
-        status_row.addWidget(self.hint, 1)
-        status_row.addWidget(self.export_status, 1)
-        status_row.addWidget(self.export_progress)
-        col.addLayout(status_row)
+        col.addWidget(self.export_row)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.empty)
         self.stack.addWidget(listing)
@@ -205,9 +257,8 @@ class RunHistory(QWidget):
         if not self._sorted_once:  # newest first until the user sorts by another column
             self.table.sortByColumn(COLUMNS.index("Date"), Qt.SortOrder.DescendingOrder)
             self._sorted_once = True
-        for row in range(self.table.rowCount()):
-            if self.path_at(row) in selected:
-                self.table.selectRow(row)
+        # All of them: selectRow alone would keep only the last (extended selection).
+        self.select(*[path for path, _ in self.rows if path in selected])
         self._update_actions()
 
     def path_at(self, row: int) -> Path:
@@ -271,10 +322,22 @@ class RunHistory(QWidget):
         )
         self.export_job.log.connect(self._export_line)
         self.export_job.ended.connect(self._export_ended)
-        set_message(self.export_status, f"Exporting {run_dir.name} to {out}…", "info")
+        set_message(self.export_status, f"Exporting {run_dir.name} to {short_path(out)}…", "info")
+        self.export_status.setToolTip(str(out))
+        self.export_row.show()
+        self.show_folder_button.hide()
         self.export_progress.show()
         self.export_job.start()
         self._update_actions()
+
+    def export_folder(self) -> Path | None:
+        """The folder the last export wrote (None before one finished well)."""
+        return None if self.show_folder_button.isHidden() else self.export_out
+
+    def show_export_folder(self) -> None:
+        """Open the exported folder in the system's file manager."""
+        if self.export_out is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.export_out)))
 
     def is_exporting(self) -> bool:
         return self.export_job is not None and self.export_job.isRunning()
@@ -301,7 +364,7 @@ class RunHistory(QWidget):
         name.setData(Qt.ItemDataRole.UserRole, str(path))
         name.setToolTip(str(path))
         status_item = _Item(words)
-        status_item.setIcon(icon(level))
+        status_item.setIcon(status_icon(level))
         date = time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else ""
         return [
             name,
@@ -430,8 +493,10 @@ class RunHistory(QWidget):
     def _export_ended(self, code: int, error: str) -> None:
         self.export_progress.hide()
         if code == 0:
-            text = f"Exported. The model folder is {self.export_out / 'mlx'}"
+            out = self.export_out
+            text = f"Exported {out.name} to {short_path(out)} (the model is in its mlx folder)."
             set_message(self.export_status, text, "ok")
+            self.show_folder_button.show()
         else:
             text = f"Export failed: {plain_words(error) or 'the export stopped unexpectedly'}"
             set_message(self.export_status, text, "error")

@@ -19,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import qtawesome as qta
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
@@ -82,6 +83,7 @@ QGroupBox { border: 1px solid palette(mid); border-radius: 8px; margin-top: 16px
     padding: 12px 10px 8px 10px; }
 QGroupBox::title { subcontrol-origin: margin; subcontrol-position: top left; left: 10px;
     padding: 0 4px; font-weight: 600; }
+QGroupBox[compact="true"] { margin-top: 0px; padding: 4px 10px 4px 10px; }
 QHeaderView::section { padding: 5px 8px; border: none; border-bottom: 1px solid palette(mid);
     background: palette(window); font-weight: 600; }
 QTableView, QListView, QTreeView, QPlainTextEdit, QTextEdit { border: 1px solid palette(mid);
@@ -112,6 +114,21 @@ _LEVEL_SHEET = """
 QLabel[level="@L@"] { color: @C@; padding-left: 22px; background-image: url("@P@");
     background-repeat: no-repeat; background-position: left top; }
 """
+# Fusion draws an unchecked box in dark mode dark on dark; every state is drawn here instead.
+_CHECK_SHEET = """
+QCheckBox::indicator { width: 14px; height: 14px; border: 1px solid @BOX_BORDER@;
+    border-radius: 4px; background: palette(base); }
+QCheckBox::indicator:hover { border-color: @ACCENT@; }
+QCheckBox::indicator:checked { background: @ACCENT@; border-color: @ACCENT@;
+    image: url("@CHECK@"); }
+QCheckBox::indicator:checked:hover { background: @ACCENT_HOVER@; border-color: @ACCENT_HOVER@; }
+QCheckBox::indicator:indeterminate { background: @ACCENT@; border-color: @ACCENT@;
+    image: url("@DASH@"); }
+QCheckBox::indicator:disabled { border-color: palette(mid); background: palette(window); }
+QCheckBox::indicator:checked:disabled { background: palette(mid); border-color: palette(mid); }
+"""
+# The unchecked box's border: clearly visible on the field colour of each scheme.
+BOX_BORDER = {"light": "#8e8e94", "dark": "#8e8e96"}
 _ICON_DIR: Path | None = None
 _follow = {"system": False, "connected": False}  # follow live switches; the signal is wired
 
@@ -138,11 +155,27 @@ def build_palette(scheme: str) -> QPalette:
     return pal
 
 
-def _level_icons(scheme: str) -> dict[str, str]:
-    """PNG files of the level icons in this scheme's colours, for the stylesheet's url()."""
+def _icon_dir() -> Path:
     global _ICON_DIR
     if _ICON_DIR is None:
         _ICON_DIR = Path(tempfile.mkdtemp(prefix="mlxstudio-icons-"))
+    return _ICON_DIR
+
+
+def _check_marks() -> dict[str, str]:
+    """PNG files of the check box's marks (white, on the accent), for url()."""
+    files = {}
+    for name, glyph in (("CHECK", "fa6s.check"), ("DASH", "fa6s.minus")):
+        path = _icon_dir() / f"{name.lower()}.png"
+        if not path.exists():
+            qta.icon(glyph, color="#ffffff").pixmap(12, 12).save(str(path))
+        files[name] = path.as_posix()
+    return files
+
+
+def _level_icons(scheme: str) -> dict[str, str]:
+    """PNG files of the level icons in this scheme's colours, for the stylesheet's url()."""
+    _icon_dir()
     files = {}
     for level in LEVELS:
         path = _ICON_DIR / f"{level}-{scheme}.png"
@@ -152,10 +185,15 @@ def _level_icons(scheme: str) -> dict[str, str]:
     return files
 
 
-def stylesheet(scheme: str) -> str:
-    """The app's stylesheet for the palette now in use."""
+def stylesheet(scheme: str, native: bool = False) -> str:
+    """The app's stylesheet for the palette now in use (native: macOS draws the check
+    boxes itself)."""
     dark = scheme == "dark"
     sheet = SHEET
+    if not native:
+        sheet += _CHECK_SHEET.replace("@BOX_BORDER@", BOX_BORDER[scheme])
+        for name, path in _check_marks().items():
+            sheet = sheet.replace(f"@{name}@", path)
     for level, (light_c, dark_c) in LEVEL_COLOURS.items():
         sheet = sheet.replace(f"@{level}@", dark_c if dark else light_c)
     for level, path in _level_icons(scheme).items():
@@ -188,7 +226,7 @@ def apply_style(app: QApplication, scheme: str | None = None) -> None:
     chosen = scheme or system_scheme()
     if not native:
         app.setPalette(build_palette(chosen))
-    app.setStyleSheet(stylesheet(chosen))
+    app.setStyleSheet(stylesheet(chosen, native))
     _follow["system"] = scheme is None
     hints = QGuiApplication.styleHints()
     if not _follow["connected"] and hasattr(hints, "colorSchemeChanged"):

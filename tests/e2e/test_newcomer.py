@@ -70,6 +70,7 @@ def test_newcomer_path(qtbot, studio_home, tmp_path):
         screenshot(window, "newcomer-01-goal")
         window.welcome.findChild(type(window.next_button)).click()
         assert not window.welcome.isVisible()
+        assert_no_cli(window)
         window.goal_page.cards["answer"].clicked.emit("answer")
         assert window.state.config.stage == "sft"
         window.next_button.click()
@@ -134,6 +135,7 @@ def test_newcomer_path(qtbot, studio_home, tmp_path):
         lora.w["max_seq_length"].setValue(256)
         assert window.state.config.iters == 10
         assert lora.gauge.verdict == "fits"
+        assert_no_cli(window)
         screenshot(window, "newcomer-05-settings")
         window.next_button.click()
 
@@ -166,6 +168,7 @@ def test_newcomer_path(qtbot, studio_home, tmp_path):
         serve.send_button.click()
         qtbot.waitUntil(lambda: not serve.is_answering(), timeout=300_000)
         assert serve.answer.strip()
+        assert_no_cli(window)
         screenshot(window, "newcomer-07-chat")
         serve.serve_button.click()
         qtbot.waitUntil(lambda: "stopped" in serve.server_status.text().lower(), timeout=30_000)
@@ -174,6 +177,7 @@ def test_newcomer_path(qtbot, studio_home, tmp_path):
         # History: the run, with its figures.
         window.go("history")
         assert window.history.table.rowCount() == 1
+        assert_no_cli(window)
         screenshot(window, "newcomer-08-history")
     finally:
         window.data_page.shutdown()

@@ -42,6 +42,8 @@ def test_train_stop_serve_chat(window, qtbot, chat_data, installed_tiny):
     assert train.is_running() and not train.start_button.isEnabled()
     qtbot.waitUntil(lambda: train.plots.point_count() >= 6, timeout=180_000)
     assert window.tray.running and "gui-run · step" in window.tray.text
+    # Once steps come, the line under the bar is about the training, not its start.
+    qtbot.waitUntil(lambda: train.summary.text().startswith("Training gui-run"), timeout=60_000)
     screenshot(window, "05-training-running")
     train.stop()
     qtbot.waitUntil(lambda: not train.is_running(), timeout=120_000)
@@ -49,6 +51,10 @@ def test_train_stop_serve_chat(window, qtbot, chat_data, installed_tiny):
     assert window.state.run_dir is not None and window.state.run_dir.name == "gui-run"
     assert (window.state.run_dir / "adapters.safetensors").is_file()
     assert window.tray.last_notice.startswith("Training finished")
+    assert train.progress.outcome() == "stopped"  # a grey bar, neither accent nor red
+    log = train.log.toPlainText()
+    assert "mlxstudio " not in log and "--resume" not in log, log[-1000:]
+    assert "Press Resume run" in log
     screenshot(window, "06-training-stopped")
 
     window.next()
@@ -86,6 +92,7 @@ def test_failed_run_shows_the_reason(window, qtbot, chat_data, tmp_path):
     window.train_page.start()
     qtbot.waitUntil(lambda: not window.train_page.is_running(), timeout=120_000)
     assert "failed" in window.train_page.summary.text()
+    assert window.train_page.progress.outcome() == "failed"  # the red bar
     screenshot(window, "09-training-error")
 
 

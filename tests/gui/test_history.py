@@ -8,12 +8,15 @@ import subprocess
 import sys
 import time
 
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QColor, QDesktopServices, QIcon, QImage, QPainter, QPalette
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 from screens import screenshot
 
 from mlxstudio.core import paths
 from mlxstudio.core.config import RunConfig, dump_config
-from mlxstudio.gui.runs_view import COLUMNS, RunHistory
+from mlxstudio.gui.runs_view import COLUMNS, RunHistory, short_path
+from mlxstudio.gui.style import apply_style
 
 
 def _run(name, *, status="completed", stage="sft", steps=20, val=(2.0, 1.2, 1.5), ckpt=False):
@@ -41,6 +44,30 @@ def _history(qtbot) -> RunHistory:
     view.resize(1000, 600)
     view.show()
     return view
+
+
+def _brightest(image: QImage) -> int:
+    """The lightness of the lightest opaque pixel."""
+    return max(
+        (
+            image.pixelColor(x, y).lightness()
+            for x in range(image.width())
+            for y in range(image.height())
+            if image.pixelColor(x, y).alpha() > 200
+        ),
+        default=0,
+    )
+
+
+def _line_runs(sample, width: int) -> int:
+    """How many separate strokes a legend sample draws along its line (1 solid, 2+ dashed)."""
+    image = QImage(width, 20, QImage.Format.Format_ARGB32)
+    image.fill(QColor(0, 0, 0, 0))
+    painter = QPainter(image)
+    sample.paint(painter)
+    painter.end()
+    inked = [image.pixelColor(x, 11).alpha() > 100 for x in range(width)]
+    return sum(1 for x in range(width) if inked[x] and (x == 0 or not inked[x - 1]))
 
 
 def _cells(view, row):
@@ -97,12 +124,36 @@ def test_columns_and_what_each_run_allows(window, qtbot):
     window.go("history")
     view.select(a, b)
     assert view.action("compare").isEnabled()
+    # The hint sits right under the toolbar, not far below the table.
+    assert view.toolbar.geometry().bottom() < view.hint.geometry().top()
+    assert view.hint.geometry().bottom() < view.table.geometry().top()
+    assert not view.export_row.isVisible()  # no empty export line
+    for name in ("open", "resume", "serve", "export", "compare", "delete"):
+        button = view.toolbar.widgetForAction(view.action(name))
+        assert button.focusPolicy() == Qt.FocusPolicy.NoFocus, name
+    # A status icon on a selected row is drawn in the selection's text colour (white), not
+    # in its signal colour, which can vanish on the accent.
+    status = view.table.item(view.row_of(a), COLUMNS.index("Status")).icon()
+    picked = status.pixmap(16, 16, QIcon.Mode.Selected).toImage()
+    normal = status.pixmap(16, 16, QIcon.Mode.Normal).toImage()
+    assert _brightest(picked) >= 240 and _brightest(normal) < 240
+    view.refresh()  # e.g. when a run ends: both runs stay selected
+    assert view.selected_runs() == sorted([a, b], key=view.row_of)
+    assert view.action("compare").isEnabled()
     screenshot(window, "history-filled")
+    app = QApplication.instance()
+    apply_style(app, "dark")
+    try:
+        QApplication.processEvents()
+        screenshot(window, "history-filled-dark")
+    finally:
+        apply_style(app, "light")
 
 
 def test_compare_plots_both_runs_on_the_same_axes(qtbot):
     a = _run("alpha", steps=20)
     b = _run("bravo", steps=30, val=(2.5, 1.0))
+    apply_style(QApplication.instance(), "light")
     view = _history(qtbot)
     view.select(a, b)
     view.action("compare").trigger()
@@ -115,7 +166,26 @@ def test_compare_plots_both_runs_on_the_same_axes(qtbot):
     assert len(dialog.curves["bravo · train"][0]) == 30
     legend = [label.text for _, label in dialog.plot.plotItem.legend.items]
     assert legend == names
+    # Train and validation told apart in the legend itself: a solid and a dashed stroke.
+    strokes = {label.text: _line_runs(sample, 40) for sample, label in dialog.legend.items}
+    assert strokes["alpha · train"] == 1 and strokes["alpha · validation"] >= 2, strokes
+    text = dialog.palette().color(QPalette.ColorRole.WindowText)
+    assert dialog.legend.opts["labelTextColor"].name() == text.name()  # not the faint grey
+    assert {QColor(label.opts["color"]).name() for _, label in dialog.legend.items} == {text.name()}
+    assert dialog.plot.plotItem.titleLabel.opts["color"] == text
+    assert "dashed" in dialog.plot.plotItem.titleLabel.text
     screenshot(dialog, "history-compare")
+    app = QApplication.instance()
+    apply_style(app, "dark")
+    try:
+        QApplication.processEvents()
+        dark_text = dialog.palette().color(QPalette.ColorRole.WindowText)
+        assert dark_text.lightness() > 128  # the dark scheme: light text
+        assert dialog.legend.opts["labelTextColor"].name() == dark_text.name()
+        assert dialog.plot.plotItem.titleLabel.opts["color"] == dark_text
+        screenshot(dialog, "history-compare-dark")
+    finally:
+        apply_style(app, "light")
     dialog.close()
 
 
@@ -162,6 +232,7 @@ def test_export_writes_a_model_folder(qtbot, monkeypatch, tmp_path, chat_data, i
     run = paths.runs_dir() / "exportable"
     view = _history(qtbot)
     view.select(run)
+    assert not view.export_row.isVisible()  # nothing to say before an export
     assert view.action("serve").isEnabled() and view.action("export").isEnabled()
     with qtbot.waitSignal(view.serve_run, timeout=1000) as served:
         view.action("serve").trigger()
@@ -177,6 +248,21 @@ def test_export_writes_a_model_folder(qtbot, monkeypatch, tmp_path, chat_data, i
     qtbot.wait(100)  # the queued `ended`
     out = target / "exportable"
     assert (out / "mlx" / "config.json").is_file(), view.export_status.text()
-    assert "Exported" in view.export_status.text() and str(out) in view.export_status.text()
+    assert "Exported" in view.export_status.text()
+    assert short_path(out) in view.export_status.text()
     assert not view.export_progress.isVisible()
+    assert view.export_row.isVisible() and view.export_folder() == out
+    # Show folder hands the folder to the system's file manager (patched: an OS edge).
+    opened: list[QUrl] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
+    assert view.show_folder_button.isVisible()
+    view.show_folder_button.click()
+    assert [url.toLocalFile() for url in opened] == [str(out)]
     screenshot(view, "history-exported")
+
+
+def test_export_message_shortens_the_home_folder():
+    from pathlib import Path
+
+    assert short_path(Path.home() / "exports" / "run") == "~/exports/run"
+    assert short_path(Path("/elsewhere/run")) == "/elsewhere/run"

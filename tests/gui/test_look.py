@@ -95,9 +95,57 @@ def test_screens_model_and_lora(styled, installed_tiny, tmp_path, scheme):
         for page in ("model", "settings"):
             win.go(page)
             QApplication.processEvents()
+            assert win.size().toTuple() == (width, height), page  # no page forces it wider
             path = screenshot(win, f"look_{page}_{scheme}_{width}x{height}")
             assert path.stat().st_size > 10_000
     win.lora_page.preset.setCurrentText("Quick test")
     win.resize(1280, 800)
     win.go("settings")
     screenshot(win, f"look_settings_quick_{scheme}")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_check_boxes_are_visible_in_every_state(qapp, qtbot, scheme):
+    """Fusion's dark unchecked box was dark on dark: every state is drawn by the sheet,
+    with a visible border, and checked boxes carry a white check on the accent."""
+    from PySide6.QtWidgets import QCheckBox
+
+    apply_style(qapp, scheme)
+    try:
+        field = qapp.palette().color(QPalette.ColorRole.Base)
+        shots = {}
+        for checked in (False, True):
+            box = QCheckBox("Allow")
+            box.setChecked(checked)
+            qtbot.addWidget(box)
+            box.show()
+            shots[checked] = box.grab().toImage()
+        # The indicator sits in the box's left 20 px: its border must stand out.
+        unchecked = shots[False]
+        h = unchecked.height()
+        contrast = max(
+            abs(unchecked.pixelColor(x, y).lightness() - field.lightness())
+            for x in range(20)
+            for y in range(h)
+        )
+        assert contrast > 60, contrast
+        checked = shots[True]
+        colours = [checked.pixelColor(x, y) for x in range(20) for y in range(h)]
+        assert any(c.blue() > 200 and c.red() < 60 for c in colours)  # the accent fill
+        assert any(c.lightness() > 240 for c in colours)  # the white check mark
+    finally:
+        apply_style(qapp, "light")
+
+
+def test_chosen_preset_has_the_accent_border(styled):
+    win = styled("dark")
+    win.resize(1280, 800)
+    win.go("settings")
+    win.lora_page.preset.setCurrentText("Quick test")
+    QApplication.processEvents()
+    button = win.lora_page.preset.buttons["Quick test"]
+    image = button.grab().toImage()
+    edge = image.pixelColor(1, image.height() // 2)
+    assert edge.blue() > 200 and edge.red() < 60, edge.name()
+    other = win.lora_page.preset.buttons["Balanced"].grab().toImage()
+    assert other.pixelColor(1, other.height() // 2).blue() < 150

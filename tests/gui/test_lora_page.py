@@ -50,3 +50,60 @@ def test_lora_page_has_the_gauge(window, installed_tiny, tmp_path):
     assert page.gauge.verdict == "measuring"
     window.state.set_longest_example(30)
     assert page.gauge.verdict == "fits"
+
+
+def test_optimizers_capitalised_values_unchanged(window):
+    page = window.lora_page
+    box = page.w["optimizer"]
+    assert [box.itemText(i) for i in range(box.count())] == ["Adam", "AdamW", "SGD", "Adafactor"]
+    box.setCurrentText("AdamW")
+    assert window.state.config.optimizer == "adamw"  # the config keeps mlx-lm's value
+    window.state.update_config(optimizer="sgd")
+    page.load_from_state()
+    assert box.currentText() == "SGD" and box.currentData() == "sgd"
+
+
+def test_rows_line_up_and_boxes_share_the_width(window):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QApplication, QCheckBox
+
+    from mlxstudio.gui.pages.lora_page import FIELD_WIDTH
+
+    page = window.lora_page
+    window.resize(1280, 800)
+    window.go("settings")
+    QApplication.processEvents()
+    fields = [w for w in page.w.values() if not isinstance(w, QCheckBox)]
+    assert {w.width() for w in fields} == {FIELD_WIDTH}
+    assert len({w.height() for w in fields}) == 1
+
+    def top(key):
+        return page.w[key].mapTo(page, QPoint(0, 0)).y()
+
+    # Row n of each box at the same height, and the field column at one x inside a box.
+    for row in (("fine_tune_type", "learning_rate", "steps_per_eval"),
+                ("num_layers", "iters", "save_every"),
+                ("rank", "batch_size", "seed")):  # fmt: skip
+        assert len({top(k) for k in row}) == 1, [(k, top(k)) for k in row]
+    boxes = [b for b in page.findChildren(QGroupBox) if b.title() in ("Adapter", "Training", "Run")]
+    widths = [b.width() for b in boxes]
+    assert max(widths) - min(widths) <= 2, widths  # no box stretches alone
+    forms = [b.layout() for b in boxes]
+    assert len({f.verticalSpacing() for f in forms}) == 1
+
+
+def test_the_chosen_preset_looks_chosen(window):
+    from mlxstudio.gui.pages.lora_page import PRESETS
+
+    page = window.lora_page
+    quick = page.preset.buttons["Quick test"]
+    values = dict(PRESETS["Quick test"])
+    rank = values.pop("rank")
+    lora = dict(window.state.config.lora_parameters, rank=rank)
+    window.state.update_config(lora_parameters=lora, **values)
+    page.load_from_state()  # settings that are a preset's: its button is checked
+    assert quick.isChecked() and quick.property("choice") is True
+    assert page.preset.currentText() == "Quick test"
+    window.state.update_config(iters=77)
+    page.load_from_state()
+    assert page.preset.currentText() == "Custom" and not quick.isChecked()

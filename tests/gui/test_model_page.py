@@ -4,6 +4,7 @@ catalog download with progress and Cancel (against a local hub server)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -111,11 +112,17 @@ def test_catalog_download_and_cancel(window, qtbot, tiny_model, tmp_path, monkey
         assert "Done" in page.status.text(), page.log.toPlainText()
         assert any(m.name == "tiny" for m in page.models)
         assert window.state.model_path.name == "tiny"
+        # The raw log waits behind Details: offered, not opened, after a success.
+        assert page.details_button.isVisibleTo(page) and not page.details_button.isChecked()
+        assert not page.log.isVisibleTo(page)
 
         page.download("org/nope")
         with qtbot.waitSignal(page.job.ended, timeout=120_000):
             pass
         assert "not found" in page.status.text()
+        assert page.details_button.isChecked() and page.log.isVisibleTo(page)  # failed: open
+        page.details_button.click()
+        assert not page.log.isVisibleTo(page)
 
         hub.delay = 0.05  # slow enough to cancel mid-way
         shutil.rmtree(studio_home / "models" / "tiny", ignore_errors=True)
@@ -155,3 +162,28 @@ def test_gguf_in_added_folder_is_imported_requantized(window, qtbot, tiny_model,
     assert "requantized to MLX 8-bit" in page.log.toPlainText()
     chosen = next(m for m in page.models if m.path == window.state.model_path)
     assert chosen.quantization == "8-bit" and chosen.source == "app"
+
+
+def test_words_sizes_and_columns(window, installed_tiny):
+    from PySide6.QtWidgets import QHeaderView, QLabel
+
+    from mlxstudio.gui.pages.model_page import _params, _size, models_found
+
+    assert models_found(1) == "1 model found" and models_found(3) == "3 models found"
+    assert _params(120_000) == "<1M" and _params(135_000_000) == "135M"
+    assert _size(300_000) == "<1 MB" and _size(270_000_000) == "270 MB"
+    page = window.model_page
+    window.go("model")
+    page.refresh()
+    assert re.match(r"\d+ models? found \(app folder", page.status.text())
+    assert "(s)" not in page.status.text()
+    row = [m.name for m in page.models].index("tiny-llama")
+    assert page.table.item(row, 3).text() == "<1M"  # a tiny model is not "0M"
+    size = page.table.item(row, 5).text()
+    assert size.endswith(" MB") and size != "0 MB"
+    header = page.table.horizontalHeader()
+    assert header.sectionResizeMode(0) == QHeaderView.ResizeMode.Stretch  # Name takes the room
+    assert header.sectionResizeMode(1) == QHeaderView.ResizeMode.ResizeToContents
+    label = next(w for w in page.findChildren(QLabel) if w.buddy() is page.requantize)
+    assert label.text() == "GGUF import:"
+    assert not page.details_button.isVisibleTo(page) and not page.log.isVisibleTo(page)

@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from screens import screenshot
@@ -64,6 +65,10 @@ def test_chat_with_key_tokens_per_second_and_saved_prompts(window, page, qtbot):
     page.api_key.setText("k-42")
     page.max_tokens.setValue(12)
     page.top_p.setValue(0.9)
+    # Greedy: the random tiny model answers the same every run (sampled, it can answer
+    # nothing but blanks now and then).
+    page.temperature.setValue(0.0)
+    assert page.port.text() == "next free"
     page.toggle_server()
     assert "--parent-pid" in page.server.command
     assert "k-42" not in " ".join(page.server.command)  # the key goes by environment
@@ -72,11 +77,14 @@ def test_chat_with_key_tokens_per_second_and_saved_prompts(window, page, qtbot):
     assert re.match(r"http://127\.0\.0\.1:\d+/v1", page.url)
     assert "API key required" in page.server_status.text()
     assert not page.api_key.isEnabled()  # settings are fixed while serving
+    assert page.port.text() == str(urlparse(page.url).port)  # the live port, not "next free"
 
     page.system.setText("You are terse.")
     for question in ("What is 2 plus 2?", "And 3 plus 3?"):
         page.question.setText(question)
         page.send()
+        assert page.is_answering()
+        # Not the worker's thread state: the window must have taken in the whole answer.
         qtbot.waitUntil(lambda: not page.is_answering(), timeout=120_000)
         assert page.answer.strip(), page.transcript.toPlainText()
     roles = [m["role"] for m in page.history]
@@ -93,6 +101,7 @@ def test_chat_with_key_tokens_per_second_and_saved_prompts(window, page, qtbot):
     assert chats[0]["chat"] == chats[1]["chat"] == page.chat_id  # one conversation
     assert chats[0]["top_p"] == 0.9 and chats[0]["system"] == "You are terse."
     assert chats[0]["adapter"] is True and chats[0]["tokens_per_second"] > 0
+    assert chats[0]["temperature"] == 0.0
     window.resize(1100, 760)
     screenshot(window, "serve-01-chat")
 
@@ -101,8 +110,12 @@ def test_chat_with_key_tokens_per_second_and_saved_prompts(window, page, qtbot):
     page.compare.prompt.setText("The capital of France")
     page.temperature.setValue(0.0)
     page.compare.compare()
+    assert page.compare.busy()
     qtbot.waitUntil(lambda: bool(page.compare.base_server.url), timeout=120_000)
+    # busy() holds until both answers were handled here (pieces, Markdown, speed), not
+    # merely until the workers' threads ended.
     qtbot.waitUntil(lambda: not page.compare.busy(), timeout=120_000)
+    assert not any(w.isRunning() for w in page.compare.workers.values())
     base = page.compare.panes["base"].toPlainText()
     tuned = page.compare.panes["tuned"].toPlainText()
     assert base.strip() and tuned.strip() and base != tuned
@@ -155,6 +168,7 @@ def test_network_opt_in_reaches_the_command(page, qtbot):
     page.toggle_server()
     qtbot.waitUntil(lambda: not page.server.isRunning(), timeout=30_000)
     qtbot.waitUntil(lambda: page.server_status.text() == "Server stopped.", timeout=5_000)
+    assert page.port.text() == "next free" and page.port.isEnabled()  # the user's choice again
 
 
 def _serving(qtbot, page):
@@ -253,3 +267,39 @@ def test_the_live_server_is_named_and_a_restart_offered(window, page, qtbot, ins
     assert window.state.run_dir == first and window.state.model_path == installed_tiny
     qtbot.waitUntil(lambda: page.job.run_dir == first and bool(page.url), timeout=120_000)
     assert page.stale_banner.isHidden()
+
+
+def test_short_window_gives_the_chat_the_room(window, page, qtbot):
+    from PySide6.QtWidgets import QApplication, QPushButton
+
+    window.resize(1024, 640)
+    QApplication.processEvents()
+    box = page.server_box
+    assert box.is_compact() and box.details.isHidden() and box.server_status.isHidden()
+    # One line: model · status · Start/Stop · Log
+    assert "tiny-llama" in box.summary.text() and "Not serving" in box.summary.text()
+    assert page.serve_button.isVisible() and page.log_button.isVisible()
+    qtbot.waitUntil(lambda: box.height() < 70, timeout=2_000)  # the layout settles
+    assert page.transcript.height() >= 260, page.transcript.height()  # it was ~190
+    box.options_button.click()  # the rest is a click away, never gone
+    assert box.details.isVisible() and page.port.isVisible()
+    box.options_button.click()
+    # The sampling settings sit behind a Settings toggle beside the system prompt.
+    assert page.sampling.isHidden() and "Temperature 0.70" in page.settings_button.toolTip()
+    page.settings_button.click()
+    assert page.sampling.isVisible() and page.settings_button.isChecked()
+    page.max_tokens.setValue(99)
+    assert "at most 99 tokens" in page.settings_button.toolTip()
+    # The Log toggle is a real button: a frame, an icon, and it stays pressed.
+    assert isinstance(page.log_button, QPushButton) and page.log_button.isCheckable()
+    assert not page.log_button.icon().isNull()
+    page.log_button.click()
+    assert page.server_log.isVisible()
+    page.log_button.click()
+    screenshot(window, "serve-05-short-window")
+
+    window.resize(1280, 800)
+    QApplication.processEvents()
+    assert not box.is_compact() and box.details.isVisible() and box.title() == "Server"
+    assert box.summary.isHidden() and box.server_status.isVisible()
+    assert page.port.minimumWidth() == page.port.maximumWidth() == 140

@@ -9,8 +9,10 @@ import re
 
 import numpy as np
 import yaml
+from PySide6.QtCore import QPoint
 from screens import screenshot
 
+from mlxstudio.gui.pages.train_page import BLOCKED, IDLE
 from mlxstudio.gui.widgets.plots import MetricPlots
 from mlxstudio.gui.widgets.train_options import auto_report_every
 
@@ -46,15 +48,27 @@ def _integer_axis(plot) -> None:
 def test_a_ten_step_run_plots_ten_points(window, qtbot, chat_data, installed_tiny):
     _ready(window, qtbot, chat_data, installed_tiny, iters=10, steps_per_eval=5, save_every=5)
     train = window.train_page
+    # Ready: said once, in the charts' place; no "Not started" bar, no line repeating it.
+    assert train.start_button.isEnabled()
+    assert train.plots.placeholder_text() == IDLE and not train.plots.showing_curves()
+    assert not train.progress.isVisibleTo(train) and not train.summary.isVisibleTo(train)
     screenshot(window, "train-ready")
     train.options.set_prompts(["What is 2 plus 2?"], every=5)
     train.name_edit.setText("ten-steps")
     texts: list[str] = []
+    summaries: list[tuple[str, str]] = []  # (summary, progress) after each event
     train.start()
     texts.append(train.progress_text())
     assert texts[0].startswith("Step 0 of 10"), texts
+    starting = train.summary.text()
+    assert "starting" in starting and train.progress.isVisibleTo(train)
+    # Before the first point no panel shows made-up numbers on its left axis.
+    assert not [i for i in range(4) if train.plots.values_shown(i)]
     train.job.event.connect(lambda _e: texts.append(train.progress_text()))
+    train.job.event.connect(lambda _e: summaries.append((train.summary.text(), texts[-1])))
     qtbot.waitUntil(lambda: train.plots.point_count() >= 3, timeout=180_000)
+    qtbot.waitUntil(lambda: train.summary.text() != starting, timeout=60_000)
+    assert train.summary.text().startswith("Training ten-steps"), train.summary.text()
     screenshot(window, "train-running")
     qtbot.waitUntil(lambda: not train.is_running(), timeout=180_000)
     assert "completed" in train.summary.text(), train.log.toPlainText()[-2000:]
@@ -68,6 +82,19 @@ def test_a_ten_step_run_plots_ten_points(window, qtbot, chat_data, installed_tin
     assert len(texts) > 5 and not [t for t in texts if "nan" in t.lower()], texts
     assert any("loss" in t for t in texts)
     assert train.progress_text() == "Completed at step 10 of 10"
+    assert train.progress.outcome() == ""  # the accent colour, not failed or stopped
+    # Once steps arrive the line under the bar says something current, never what the bar
+    # says: the best validation loss so far, the latest sample's step.
+    live = [summary for summary, _ in summaries if summary.startswith("Training")]
+    assert any("best validation loss so far" in t for t in live), live
+    assert any("sample answers of step 5" in t for t in live), live
+    assert not [(s, p) for s, p in summaries if p and p.lower() in s.lower()], summaries
+    # Peak memory of the tiny model is far under 1 GB: in MB, label and numbers.
+    assert train.plots.left_label(3) == "MB", train.plots.left_label(3)
+    ticks = train.plots.left_ticks(3)
+    assert ticks and not [t for t in ticks if t.startswith("0.00")], ticks
+    for i in range(4):  # short panels: a few round numbers, not 8 crowded ones
+        assert train.plots.values_shown(i) and 2 <= len(train.plots.left_ticks(i)) <= 4
 
     run = window.state.run_dir
     saved = yaml.safe_load((run / "config.yaml").read_text())
@@ -78,6 +105,29 @@ def test_a_ten_step_run_plots_ten_points(window, qtbot, chat_data, installed_tin
     assert not train.resume_button.isVisible()
     assert not CLI_WORDS.search(train.summary.text()), train.summary.text()
     screenshot(window, "train-finished")
+
+
+def test_empty_panels_show_no_numbers_and_memory_reads_in_mb(qtbot):
+    plots = MetricPlots()
+    qtbot.addWidget(plots)
+    plots.resize(800, 400)
+    plots.show()
+    assert [plots.values_shown(i) for i in range(4)] == [False] * 4
+    assert plots.left_ticks(1) == []  # no 0.2 ... 0.8 made up on an empty panel
+    plots.add_event({"event": "train", "step": 1, "train_loss": 2.5})
+    plots.redraw(everything=True)
+    assert [plots.values_shown(i) for i in range(4)] == [True, False, False, False]
+    plots.add_event({"event": "train", "step": 2, "train_loss": 2.4, "peak_memory_gb": 0.006})
+    plots.redraw(everything=True)
+    assert plots.values_shown(3) and plots.left_label(3) == "MB"
+    ticks = plots.left_ticks(3)
+    assert ticks == ["0", "2", "4", "6"], ticks  # MB, not 0.006 GB
+    plots.add_event({"event": "train", "step": 3, "peak_memory_gb": 2.5})
+    plots.redraw(everything=True)
+    assert plots.left_label(3) == "GB"
+    assert 2 <= len(plots.left_ticks(3)) <= 4, plots.left_ticks(3)
+    plots.clear()
+    assert not plots.values_shown(0) and not plots.values_shown(3)
 
 
 def test_a_single_point_has_an_integer_axis(qtbot):
@@ -106,6 +156,22 @@ def test_method_is_shown_not_chosen_here(window, qtbot):
     window.resize(1280, 800)
     window.go("train")
     screenshot(window, "train-empty")
+    # Said once: no "Not started" bar, no "Press Start" while Start is disabled; the line
+    # beside Start says what is missing, the charts only where curves will be.
+    assert not page.start_button.isEnabled()
+    assert not page.progress.isVisibleTo(page) and not page.summary.isVisibleTo(page)
+    assert page.plots.placeholder_text() == BLOCKED and "Press Start" not in BLOCKED
+    # Both section toggles are flat text, open or closed (no framed checked button).
+    for section in (page.options.samples_section, page.options.hosts_section):
+        assert not section.header.isCheckable()
+    page.options.samples_section.set_expanded(True)
+    assert page.options.samples_section.is_expanded()
+    window.show()
+    qtbot.wait(10)
+    left = page.name_edit.mapTo(page, QPoint(0, 0)).x()
+    assert page.options.prompts.mapTo(page, QPoint(0, 0)).x() == left  # the page's edge
+    page.options.samples_section.header.click()
+    assert not page.options.samples_section.is_expanded()
     assert not hasattr(page, "method")  # the method is chosen on the Goal page
     window.state.update_config(stage="dpo")
     assert "Preference pairs (DPO)" in page.method_line.text()
@@ -183,7 +249,25 @@ def test_opening_runs_leaves_nothing_of_the_one_before(window, tmp_path):
     assert page.progress_text() == "Stopped · step 8 of 8"
     assert "1.500" in page.summary.text()  # best validation loss
     assert window.state.run_dir == b
+    assert page.progress.outcome() == "stopped"  # grey, not the accent of a live run
     screenshot(window, "train-opened-from-history")
+
+    # A failed run in the dark scheme: the red bar, the panels without made-up numbers.
+    from PySide6.QtWidgets import QApplication
+
+    from mlxstudio.gui.style import apply_style
+
+    c = _fake_run(tmp_path, "run-c", steps=6, loss0=2.0, sample="PROMPT-C")
+    meta = json.loads((c / "run.json").read_text())
+    (c / "run.json").write_text(json.dumps(meta | {"status": "failed"}))
+    apply_style(QApplication.instance(), "dark")
+    try:
+        window.open_run(c)
+        assert page.progress.outcome() == "failed"
+        assert page.plots.values_shown(0) and not page.plots.values_shown(1)
+        screenshot(window, "train-opened-failed-dark")
+    finally:
+        apply_style(QApplication.instance(), "light")
 
 
 def test_a_killed_run_says_what_to_change(window, qtbot, chat_data, installed_tiny):
@@ -203,10 +287,20 @@ def test_a_killed_run_says_what_to_change(window, qtbot, chat_data, installed_ti
     train.job.kill()  # what the system does when memory runs out
     qtbot.waitUntil(lambda: not train.is_running(), timeout=60_000)
     text = train.summary.text()
+    # One step number everywhere: the bar, the message, and not behind the log's pause.
+    paused = [int(n) for n in re.findall(r"Paused at step (\d+)", train.log.toPlainText())]
+    assert paused and max(paused) <= train.step, (paused, train.step)
+    assert train.progress_text() == f"Failed at step {train.step} of 400"
+    assert f"at step {train.step} " in text, text
+    assert train.progress.outcome() == "failed"  # the red chunk
     assert "memory" in text and "Resume run" in text and "Batch size" in text, text
     assert not CLI_WORDS.search(text.replace("“Batch size”", "")), text
     assert "nan" not in train.progress_text().lower()
-    assert train.resume_button.isVisible() and train.resume_button.toolTip()
+    assert train.resume_button.isVisible() and train.resume_button.toolTip(), (
+        window.current_name(),
+        train.resume_button.isVisibleTo(train),
+        train.resumable(),
+    )
     assert not train.pause_button.isEnabled() and "Nothing is training" in (
         train.pause_button.toolTip()
     )

@@ -13,12 +13,15 @@ from pathlib import Path
 from mlxstudio.core.config import RunConfig
 from mlxstudio.core.errors import UserError
 
+LOGPROBS_FIELD = "logprobs"  # optional: the generating policy's log-prob of each response token
+
 
 @dataclass
 class Scored:
     prompt: str
     response: str
     reward: float | None  # None: to be scored by the reward model
+    logprobs: list[float] | None = None  # the behaviour policy's, when the data carries them
 
 
 @dataclass
@@ -92,8 +95,25 @@ def _reward(where: str, record: dict, key: str) -> float:
     return float(value)
 
 
+def _logprobs(where: str, record: dict) -> list[float] | None:
+    """The optional per-token log-probs of the response under the policy that wrote it."""
+    value = record.get(LOGPROBS_FIELD)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v <= 0
+        for v in value
+    ):
+        raise UserError(
+            f"{where}: '{LOGPROBS_FIELD}' must be a list of log-probabilities (finite numbers "
+            f"<= 0, one per response token); fix or remove it"
+        )
+    return [float(v) for v in value]
+
+
 def read_scored(path: Path, cfg: RunConfig, need_reward: bool = True) -> list[Scored]:
-    """instruction / response / reward records (field names from the config)."""
+    """instruction / response / reward records (field names from the config), with the
+    response's per-token log-probs when a record carries them."""
     out = []
     for where, rec in _records(path):
         prompt = _text(where, rec, cfg.prompt_field, "prompt")
@@ -103,7 +123,7 @@ def read_scored(path: Path, cfg: RunConfig, need_reward: bool = True) -> list[Sc
             if need_reward or cfg.reward_field in rec
             else None
         )
-        out.append(Scored(prompt, response, reward))
+        out.append(Scored(prompt, response, reward, _logprobs(where, rec)))
     return out
 
 

@@ -1,9 +1,12 @@
 """DPO (and IPO, ORPO) from preference pairs: prompt / chosen / rejected.
 
-DPO raises the policy's log-ratio to the reference on chosen responses over rejected ones:
-loss = -log sigmoid(beta * ((pc - rc) - (pr - rr))), p policy and r reference summed
-log-probs. IPO squares the distance of that difference to 1/(2 beta) instead. ORPO needs
-no reference: the chosen response's NLL plus beta x -log sigmoid(odds-ratio of the two).
+DPO (Rafailov et al. 2023) raises the policy's log-ratio to the reference on chosen
+responses over rejected ones: loss = -log sigmoid(beta * ((pc - rc) - (pr - rr))), p policy
+and r reference summed log-probs. IPO (Azar et al. 2023, as TRL implements it) squares the
+distance of h to 1/(2 beta), h the same difference with each sequence's log-ratio averaged
+over its own tokens: h = (pc - rc) / n_chosen - (pr - rr) / n_rejected. ORPO (Hong et al.
+2024) needs no reference: the chosen response's mean token NLL plus
+beta x -log sigmoid(log odds-ratio of the two), odds from mean token log-probs.
 """
 
 from __future__ import annotations
@@ -36,11 +39,12 @@ def preference_loss(kind: str, beta: float, pol, ref, lengths):
         log_odds = (mc - mr) - (mx.log1p(-mx.exp(mc)) - mx.log1p(-mx.exp(mr)))
         loss = -mc + beta * -nn.log_sigmoid(log_odds)
         return loss, beta * mc, beta * mr
-    logits = (pc - rc) - (pr - rr)
     if kind == "ipo":
-        loss = (logits / lengths[:half] - 1 / (2 * beta)) ** 2
+        # each log-ratio over its own length: which answer is longer must not matter
+        h = (pc - rc) / lengths[:half] - (pr - rr) / lengths[half:]
+        loss = (h - 1 / (2 * beta)) ** 2
     else:
-        loss = -nn.log_sigmoid(beta * logits)
+        loss = -nn.log_sigmoid(beta * ((pc - rc) - (pr - rr)))
     return loss, beta * (pc - rc), beta * (pr - rr)
 
 

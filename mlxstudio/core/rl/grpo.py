@@ -5,17 +5,24 @@ scores them with the reward model, and takes each response's advantage relative 
 group: (r - mean) / (std + eps). No value model; the update is PPO's clipped objective with
 the KL penalty to the reference (ppo.py). Groups whose rewards are all equal carry no
 signal and get advantage 0.
+
+The responses are drawn from softmax(logits / temperature), so that is the behaviour
+policy: its log-probs (the "old" ones of the ratio), the trained policy's and the
+reference's are all taken at the sampling temperature (as TRL does). Greedy decoding
+(temperature 0) falls back to temperature 1 for the log-probs.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from mlxstudio.core.config import RunConfig
-from mlxstudio.core.rl.logprobs import collate, encode_prompt
+from mlxstudio.core.rl.logprobs import collate, encode_prompt, frozen_logprobs
 from mlxstudio.core.rl.ppo import PolicyUpdater
 from mlxstudio.core.rl.rewards import RewardModel, score
 from mlxstudio.core.train import events as ev
@@ -51,6 +58,22 @@ def sample_group(
     return out
 
 
+def logprob_temperature(temperature: float) -> float:
+    """The temperature log-probs are taken at: the sampling one, 1 for greedy decoding."""
+    return temperature if temperature > 0 else 1.0
+
+
+@dataclass
+class Rollouts:
+    """One step's sampled responses, collated, with what the update needs."""
+
+    tokens: Any  # [B*k, T] prompt + response
+    mask: Any  # [B*k, T-1] response targets
+    old: Any  # [B*k, T-1] behaviour log-probs: the sampling policy at the sampling temperature
+    ref: Any  # [B*k, T-1] reference log-probs at the same temperature
+    rewards: np.ndarray  # [B*k]
+
+
 def group_advantages(rewards: np.ndarray, k: int) -> np.ndarray:
     groups = rewards.reshape(-1, k)
     centred = groups - groups.mean(axis=1, keepdims=True)
@@ -76,7 +99,8 @@ class GRPOTrainer:
         self.prompts, self.valid = train, valid
         self.encoded = [encode_prompt(tokenizer, p) for p in train]
         self.eos = set(getattr(tokenizer, "eos_token_ids", None) or [tokenizer.eos_token_id])
-        self.updater = PolicyUpdater(model, optimizer, cfg)
+        self.temperature = logprob_temperature(cfg.temperature)
+        self.updater = PolicyUpdater(model, optimizer, cfg, self.temperature)
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode([t for t in ids if t not in self.eos]).strip()
@@ -97,9 +121,8 @@ class GRPOTrainer:
         rewards = score(self.reward_model, [p for p in prompts for _ in range(k)], texts)
         return ids, texts, np.asarray(rewards, np.float32)
 
-    def step(self, indices: list[int]) -> dict[str, float]:
-        import mlx.core as mx
-
+    def sample(self, indices: list[int]) -> Rollouts:
+        """group_size responses to each prompt, with behaviour and reference log-probs."""
         k = self.cfg.group_size
         encoded = [self.encoded[i] for i in indices]
         ids, _, rewards = self.rollout(
@@ -107,16 +130,26 @@ class GRPOTrainer:
         )
         rows = [(encoded[j // k], ids[j]) for j in range(len(ids))]
         tokens, mask = collate(rows, self.cfg.max_seq_length)
-        ref = self.reference.token_logprobs(tokens)
-        adv = mx.array(group_advantages(rewards, k))
-        stats = self.updater.run(tokens, mask, ref, adv, seed=self.cfg.seed + sum(indices))
-        n_tokens = float(mask.sum().item())
+        # the policy that just sampled, without dropout as when sampling
+        old = frozen_logprobs(self.model, tokens, self.temperature)
+        ref = self.reference.token_logprobs(tokens, self.temperature)
+        return Rollouts(tokens, mask, old, ref, rewards)
+
+    def step(self, indices: list[int]) -> dict[str, float]:
+        import mlx.core as mx
+
+        r = self.sample(indices)
+        adv = mx.array(group_advantages(r.rewards, self.cfg.group_size))
+        stats = self.updater.run(
+            r.tokens, r.mask, r.old, r.ref, adv, seed=self.cfg.seed + sum(indices)
+        )
+        n_tokens = float(r.mask.sum().item())
         return stats | {
             "tokens": n_tokens * self.cfg.ppo_epochs,
-            "padded_tokens": float(tokens.size) * self.cfg.ppo_epochs,
-            "reward_mean": float(rewards.mean()),
-            "reward_std": float(rewards.std()),
-            "response_tokens": n_tokens / len(ids),
+            "padded_tokens": float(r.tokens.size) * self.cfg.ppo_epochs,
+            "reward_mean": float(r.rewards.mean()),
+            "reward_std": float(r.rewards.std()),
+            "response_tokens": n_tokens / len(r.rewards),
         }
 
     def validate(self, step: int, total_steps: int) -> ev.PolicyVal | None:

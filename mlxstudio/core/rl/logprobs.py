@@ -45,11 +45,14 @@ def collate(pairs: list[tuple[list[int], list[int]]], max_seq_length: int) -> tu
     return mx.array(tokens), mx.array(mask)
 
 
-def token_logprobs(model, tokens):
-    """log p(token[j+1] | tokens[..j]) for every position: [B, T-1]."""
+def token_logprobs(model, tokens, temperature: float = 1.0):
+    """log p(token[j+1] | tokens[..j]) for every position: [B, T-1], under
+    softmax(logits / temperature) (the distribution a sampler at that temperature draws from)."""
     import mlx.core as mx
 
     logits = model(tokens[:, :-1]).astype(mx.float32)
+    if temperature != 1.0:
+        logits = logits / temperature
     targets = tokens[:, 1:]
     picked = mx.take_along_axis(logits, targets[..., None], axis=-1).squeeze(-1)
     return picked - mx.logsumexp(logits, axis=-1)
@@ -60,15 +63,34 @@ def sequence_logprobs(model, tokens, mask):
     return (token_logprobs(model, tokens) * mask).sum(axis=1)
 
 
-def frozen_logprobs(model, tokens):
+def frozen_logprobs(model, tokens, temperature: float = 1.0):
     """Token log-probs without dropout and without a gradient (old / reference policies)."""
     import mlx.core as mx
 
     training = model.training
     model.eval()
     try:
-        out = mx.stop_gradient(token_logprobs(model, tokens))
+        out = mx.stop_gradient(token_logprobs(model, tokens, temperature))
         mx.eval(out)
     finally:
         model.train(training)
     return out
+
+
+def with_response_logprobs(base, mask, rows: list[list[float] | None]):
+    """`base` [B, T-1] with each row's response positions overwritten by the log-probs in
+    `rows` (one per response token, in order; None or a short list keeps base's values
+    for the rest). Positions are collate's: response tokens are the mask's first 1s."""
+    import mlx.core as mx
+
+    if not any(rows):
+        return base
+    out = np.array(base, dtype=np.float32)
+    m = np.array(mask) > 0
+    for i, values in enumerate(rows):
+        if not values or not m[i].any():
+            continue
+        start = int(np.argmax(m[i]))
+        n = min(len(values), int(m[i].sum()))  # a truncated response keeps its first n
+        out[i, start : start + n] = values[:n]
+    return mx.array(out)

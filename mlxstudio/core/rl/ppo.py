@@ -1,11 +1,16 @@
 """PPO's clipped surrogate with a KL penalty, and offline PPO from scored responses.
 
 Offline (stage rl, MLX-Pretrain style): each record is a prompt, a response and its
-reward. Advantages are the rewards normalised over the training set. For each batch the
-policy's log-probs are frozen as the "old" policy, then ppo_epochs passes of
+reward. Advantages are the rewards normalised over the training set. The responses were
+written by some earlier policy, not by the one being trained, so the "old" (behaviour)
+policy of the ratio is that one: the per-token log-probs stored with a record (`logprobs`)
+when it has them, else the starting policy (the reference). ppo_epochs passes of
 ppo_mini_batch_size updates minimise, per response token,
     -min(ratio * A, clip(ratio, 1 - clip_range, 1 + clip_range) * A) + kl_coef * KL
-with ratio = p / p_old and KL the k3 estimate exp(q) - q - 1, q = log p_ref - log p.
+with ratio = p / p_old and KL the k3 estimate exp(q) - q - 1, q = log p_ref - log p. The
+clip thus keeps the policy within a trust region of the behaviour policy across the whole
+run, not just within one batch (a batch-start "old" policy would make the ratio exactly 1
+with ppo_epochs 1, and the clip would never engage).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from mlxstudio.core.rl.logprobs import (
     encode_response,
     frozen_logprobs,
     token_logprobs,
+    with_response_logprobs,
 )
 from mlxstudio.core.rl.update import make_update
 from mlxstudio.core.train import events as ev
@@ -50,30 +56,25 @@ def clipped_objective(lp, old, ref, mask, adv, clip_range: float, kl_coef: float
 
 
 class PolicyUpdater:
-    """ppo_epochs x mini-batches of clipped-objective updates on one batch of rollouts."""
+    """ppo_epochs x mini-batches of clipped-objective updates on one batch of rollouts.
 
-    def __init__(self, model, optimizer, cfg: RunConfig) -> None:
-        self.model, self.cfg = model, cfg
+    Log-probs are taken under softmax(logits / temperature): GRPO trains the policy it
+    samples from at that temperature (as TRL does); offline PPO uses 1."""
+
+    def __init__(self, model, optimizer, cfg: RunConfig, temperature: float = 1.0) -> None:
+        self.model, self.cfg, self.temperature = model, cfg, temperature
         self._update = make_update(model, optimizer, self._loss, cfg.grad_clip)
-        self.single = False
 
     def _loss(self, model, tokens, mask, old, ref, adv):
-        import mlx.core as mx
-
-        lp = token_logprobs(model, tokens)
-        if self.single:
-            old = mx.stop_gradient(lp)
+        lp = token_logprobs(model, tokens, self.temperature)
         return clipped_objective(lp, old, ref, mask, adv, self.cfg.clip_range, self.cfg.kl_coef)
 
-    def run(self, tokens, mask, ref, adv, seed: int) -> dict[str, float]:
+    def run(self, tokens, mask, old, ref, adv, seed: int) -> dict[str, float]:
+        """old: the behaviour policy's token log-probs [B, T-1], the policy that wrote the
+        responses; ref: the reference's, for the KL term."""
         import mlx.core as mx
 
-        # One update on the whole batch: the old policy is the current one (ratio 1), so
-        # its log-probs come free from the same forward pass (see _loss).
         mini = self.cfg.ppo_mini_batch_size or tokens.shape[0]  # default: all at once
-        single = self.cfg.ppo_epochs == 1 and mini >= tokens.shape[0]
-        old = mx.zeros(mask.shape) if single else frozen_logprobs(self.model, tokens)
-        self.single = single
         rng = np.random.default_rng(seed)
         sums = dict(loss=0.0, policy_loss=0.0, kl=0.0, clip_fraction=0.0)
         updates = 0
@@ -108,6 +109,14 @@ class OfflinePPOTrainer:
         self.adv = normalise(rewards)
         self.train = [self._encode(tokenizer, s) for s in train]
         self.valid = [self._encode(tokenizer, s) for s in valid]
+        self.stored = [s.logprobs for s in train]
+        for n, (s, (_, response)) in enumerate(zip(train, self.train, strict=True), start=1):
+            if s.logprobs is not None and len(s.logprobs) > len(response):
+                raise UserError(
+                    f"training record {n}: 'logprobs' has {len(s.logprobs)} values but the "
+                    f"response is {len(response)} tokens for this model; they must come from "
+                    f"the same tokenizer (one per response token, end-of-sequence last)"
+                )
         self.valid_rewards = np.asarray([s.reward for s in valid], np.float32)
         self.updater = PolicyUpdater(model, optimizer, cfg)
         self.calls = 0
@@ -121,8 +130,9 @@ class OfflinePPOTrainer:
 
         tokens, mask = collate([self.train[i] for i in indices], self.cfg.max_seq_length)
         ref = self.reference.token_logprobs(tokens)
+        old = self.behaviour(ref, mask, indices)
         adv = mx.array(self.adv[indices])
-        stats = self.updater.run(tokens, mask, ref, adv, seed=self.cfg.seed + sum(indices))
+        stats = self.updater.run(tokens, mask, old, ref, adv, seed=self.cfg.seed + sum(indices))
         r = self.rewards[indices]
         return stats | {
             "tokens": float(mask.sum().item()) * self.cfg.ppo_epochs,
@@ -131,6 +141,11 @@ class OfflinePPOTrainer:
             "reward_std": float(r.std()),
             "response_tokens": float(mask.sum().item()) / len(indices),
         }
+
+    def behaviour(self, ref, mask, indices: list[int]):
+        """The behaviour policy's token log-probs [B, T-1]: the stored ones where records
+        carry them, the starting policy's (ref) elsewhere."""
+        return with_response_logprobs(ref, mask, [self.stored[i] for i in indices])
 
     def validate(self, step: int, total_steps: int) -> ev.PolicyVal | None:
         """Mean token log-prob of held-out responses above and below the median reward, and

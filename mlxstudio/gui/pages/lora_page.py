@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -73,6 +73,9 @@ PRESET_WORDS = {
     "Quality": "Longer, every layer, larger rank",
 }
 ADAPTERS = {"lora": "LoRA", "dora": "DoRA", "full": "Full"}  # value -> what the window says
+OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "adafactor": "Adafactor"}
+FIELD_WIDTH = 110  # every field of the three boxes: their columns line up
+ROW_SPACING = 8  # between rows, the same in every box
 
 TIPS = {
     "fine_tune_type": "What is trained. LoRA trains small add-on matrices (fast, little "
@@ -130,11 +133,30 @@ class PresetPicker(QWidget):
         """Choose a preset (emitting currentTextChanged), or "Custom" to uncheck them all."""
         if name == self.currentText():
             return
+        self.show_matching(name)
+        self.currentTextChanged.emit(name)
+
+    def show_matching(self, name: str) -> None:
+        """Check name's button (none for "Custom") without emitting: the settings already
+        are that preset's."""
+        if name == self.currentText():
+            return
         self.group.setExclusive(False)
         for n, b in self.buttons.items():
             b.setChecked(n == name)
         self.group.setExclusive(True)
-        self.currentTextChanged.emit(name)
+
+
+def matching_preset(cfg) -> str:
+    """The preset whose every value the config has, else "Custom"."""
+    for name, preset in PRESETS.items():
+        values = dict(preset)
+        rank = values.pop("rank")
+        if cfg.lora_parameters.get("rank") == rank and all(
+            getattr(cfg, key) == value for key, value in values.items()
+        ):
+            return name
+    return "Custom"
 
 
 def _spin(low: int, high: int, step: int = 1) -> QSpinBox:
@@ -187,7 +209,9 @@ class LoraPage(Page):
         }
         for value in FINE_TUNE_TYPES:
             self.w["fine_tune_type"].addItem(ADAPTERS.get(value, value), value)
-        self.w["optimizer"].addItems([o for o in OPTIMIZERS if o != "muon"])
+        for value in OPTIMIZERS:
+            if value in OPTIMIZER_NAMES:  # muon is not offered here
+                self.w["optimizer"].addItem(OPTIMIZER_NAMES[value], value)
         self.w["scale"].setRange(0.0, 1000.0)
         self.w["dropout"].setRange(0.0, 0.9)
         self.w["dropout"].setSingleStep(0.05)
@@ -220,12 +244,18 @@ class LoraPage(Page):
         )
         extra.addRow(self.w["mask_prompt"])
         extra.addRow(self.w["grad_checkpoint"])
-        self.w["learning_rate"].setMaximumWidth(120)
+        # One width and one height for every field, so rows line up from box to box.
+        fields = [w for w in self.w.values() if not isinstance(w, QCheckBox)]
+        height = max(w.sizeHint().height() for w in fields)
+        for widget in fields:
+            widget.setFixedSize(FIELD_WIDTH, height)
+        for box in (self.w["mask_prompt"], self.w["grad_checkpoint"]):
+            box.setMinimumHeight(height)
         groups = QHBoxLayout()
         for title, form in (("Adapter", adapter), ("Training", training), ("Run", extra)):
             box = QGroupBox(title)
             box.setLayout(form)
-            groups.addWidget(box)
+            groups.addWidget(box, 1)  # equal shares: no box stretches alone
 
         self.message = QLabel()
         self.message.setObjectName("Hint")
@@ -245,6 +275,9 @@ class LoraPage(Page):
     def _form(self, *rows: tuple[str, str]) -> QFormLayout:
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        form.setVerticalSpacing(ROW_SPACING)
+        form.setHorizontalSpacing(10)
+        form.setFormAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         for key, label in rows:
             form.addRow(label, self.w[key])
         return form
@@ -254,7 +287,8 @@ class LoraPage(Page):
         self._loading = True
         box = self.w["fine_tune_type"]
         box.setCurrentIndex(max(0, box.findData(cfg.fine_tune_type)))
-        self.w["optimizer"].setCurrentText(cfg.optimizer)
+        optimizer = self.w["optimizer"]
+        optimizer.setCurrentIndex(max(0, optimizer.findData(cfg.optimizer)))
         self.w["learning_rate"].setText(f"{cfg.learning_rate:g}")
         self.w["rank"].setValue(int(lora.get("rank", 8)))
         self.w["scale"].setValue(float(lora.get("scale", 20.0)))
@@ -273,6 +307,7 @@ class LoraPage(Page):
         self.w["mask_prompt"].setChecked(cfg.mask_prompt)
         self.w["grad_checkpoint"].setChecked(cfg.grad_checkpoint)
         self._loading = False
+        self.preset.show_matching(matching_preset(cfg))
 
     def _edited(self, *_args) -> None:
         if self._loading:
@@ -308,7 +343,7 @@ class LoraPage(Page):
         }
         self.state.update_config(
             fine_tune_type=self.w["fine_tune_type"].currentData(),
-            optimizer=self.w["optimizer"].currentText(),
+            optimizer=self.w["optimizer"].currentData(),
             learning_rate=lr,
             lora_parameters=lora,
             mask_prompt=self.w["mask_prompt"].isChecked(),

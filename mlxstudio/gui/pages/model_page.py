@@ -54,7 +54,17 @@ PROGRESS = re.compile(r"^progress (\d+)%")
 def _params(n: int | None) -> str:
     if not n:
         return "?"
+    if n < 0.5e6:
+        return "<1M"  # a test-sized model: "0M" would read as empty
     return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
+
+
+def _size(n: int) -> str:
+    return "<1 MB" if n < 0.5e6 else f"{n / 1e6:,.0f} MB"
+
+
+def models_found(n: int) -> str:
+    return f"{n} model found" if n == 1 else f"{n} models found"
 
 
 def status_of(m: ModelEntry) -> str:
@@ -92,7 +102,7 @@ class ModelPage(Page):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        # Name takes the room; Status keeps to its text.
         self.table.itemSelectionChanged.connect(self._selected)
         self.empty, self.empty_button = empty_state("model", NO_MODELS, "Install demo model")
         self.empty_button.setIcon(icon("download", colour="#ffffff"))
@@ -114,25 +124,30 @@ class ModelPage(Page):
         self.import_button.clicked.connect(self._import_clicked)
         self.requantize = QComboBox()
         for label, value in (
-            ("keep GGUF quantization", ""),
-            ("requantize to MLX 4-bit", "4"),
-            ("requantize to MLX 8-bit", "8"),
-            ("dequantize (full precision)", "none"),
+            ("keep quantization", ""),
+            ("MLX 4-bit", "4"),
+            ("MLX 8-bit", "8"),
+            ("full precision", "none"),
         ):
             self.requantize.addItem(label, value)
         self.requantize.setToolTip(
             "What to do with the GGUF's weights on import: keep Q4_0/Q4_1/Q8_0 as MLX "
             "quantization, requantize to MLX 4 or 8 bits, or dequantize to full precision."
         )
-        self.folder_button = QPushButton(icon("folder"), "Add a model folder…")
+        self.folder_button = QPushButton(icon("folder"), "Add folder…")
         self.folder_button.setToolTip(
             "A model folder (with config.json), or a folder holding models or .gguf files; "
             "it is remembered and scanned from now on."
         )
         self.folder_button.clicked.connect(self._choose_folder)
+        requantize_label = QLabel("GGUF import:")
+        requantize_label.setBuddy(self.requantize)
         buttons = QHBoxLayout()
-        for b in (self.demo_button, self.import_button, self.requantize, self.folder_button):
-            buttons.addWidget(b)
+        buttons.addWidget(self.demo_button)
+        buttons.addWidget(self.import_button)
+        buttons.addWidget(requantize_label)
+        buttons.addWidget(self.requantize)
+        buttons.addWidget(self.folder_button)
         buttons.addStretch(1)
 
         self.catalog: list[CatalogEntry] = []
@@ -184,6 +199,15 @@ class ModelPage(Page):
         self.log.setReadOnly(True)
         self.log.setMaximumHeight(90)
         self.log.hide()
+        # The job's raw output, on demand (and opened by itself when a job fails).
+        self.details_button = QPushButton(icon("log"), "Details")
+        self.details_button.setCheckable(True)
+        self.details_button.setToolTip("Show what the last download or import printed")
+        self.details_button.toggled.connect(self.log.setVisible)
+        self.details_button.hide()  # until a job has run
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(self.details_button)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -192,7 +216,7 @@ class ModelPage(Page):
         layout.addWidget(self.gauge)
         layout.addLayout(fetch)
         layout.addWidget(self.progress)
-        layout.addWidget(self.status)
+        layout.addLayout(status_row)
         layout.addWidget(self.log)
         self.refresh()
 
@@ -207,7 +231,7 @@ class ModelPage(Page):
                 m.architecture,
                 _params(m.parameters),
                 m.quantization,
-                f"{m.size_bytes / 1e6:,.0f} MB",
+                _size(m.size_bytes),
                 str(m.context_length or "?"),
                 "yes" if m.has_chat_template else "no",
                 m.source,
@@ -232,7 +256,7 @@ class ModelPage(Page):
             self._select_path(self.state.model_path)
         where = paths.models_dir()
         self.status.setText(
-            f"{len(self.models)} model(s) found (app folder: {where})" if self.models else ""
+            f"{models_found(len(self.models))} (app folder: {where})" if self.models else ""
         )
 
     def _select_path(self, path: Path) -> None:
@@ -289,7 +313,7 @@ class ModelPage(Page):
         if self.job is not None and self.job.isRunning():
             return
         self.log.clear()
-        self.log.show()
+        self.details_button.show()
         self._busy(True)
         self.job = JobThread(mlxstudio_command(*args), parent=self)
         self.job.log.connect(self._job_line)
@@ -319,7 +343,8 @@ class ModelPage(Page):
         elif (code in (130, -2) and not error) or "cancelled" in error:
             message = "Cancelled. Start it again to resume where it stopped."
         else:
-            message, level = f"Failed: {error or 'see the log'}", "error"
+            message, level = f"Failed: {error or 'see the details'}", "error"
+            self.details_button.setChecked(True)  # the cause is in the log
         before = {m.path for m in self.models}
         self.refresh()
         added = [m for m in self.models if m.path not in before and m.format != "gguf"]

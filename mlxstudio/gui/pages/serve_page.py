@@ -14,21 +14,14 @@ import json
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox,
     QDoubleSpinBox,
-    QFormLayout,
-    QFrame,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
     QPushButton,
     QSpinBox,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -45,14 +38,15 @@ from mlxstudio.core.serve.prompts import (
 from mlxstudio.engine.job import JobThread
 from mlxstudio.gui.icons import icon
 from mlxstudio.gui.pages.base import Page
-from mlxstudio.gui.style import repolish
 from mlxstudio.gui.widgets.chat_compare import ComparePanel
 from mlxstudio.gui.widgets.chat_test_prompts import TestPromptsPanel
 from mlxstudio.gui.widgets.chat_view import ChatView
 from mlxstudio.gui.widgets.chat_worker import ChatWorker
 from mlxstudio.gui.widgets.serve_job import ServerJob
+from mlxstudio.gui.widgets.server_box import ServerBox
 
 _NO_RUN = object()  # the conversation shown before any run was chosen
+COMPACT_BELOW = 560  # page height (px) under which the Server box collapses to one line
 
 
 class ServePage(Page):
@@ -79,7 +73,15 @@ class ServePage(Page):
         # ---- widgets and layout
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self._server_box())
+        self.server_box = ServerBox()
+        # The box's controls, by the names the window and tests reach them by.
+        for name in (
+            "model_label", "adapter_check", "no_adapters", "port", "api_key", "network_check",
+            "serve_button", "server_status", "server_log", "log_button", "stale_banner",
+            "stale_label", "restart_button",
+        ):  # fmt: skip
+            setattr(self, name, getattr(self.server_box, name))
+        layout.addWidget(self.server_box)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self._chat_tab(), icon("chat"), "Chat")
@@ -90,103 +92,15 @@ class ServePage(Page):
         layout.addWidget(self.tabs, 1)
 
         # ---- signals
-        self.job.line.connect(self._server_line)
+        self.server_box.sig_toggle.connect(self.toggle_server)
+        self.server_box.sig_restart.connect(self.restart_server)
+        self.job.line.connect(self.server_box.append_log)
         self.job.ready.connect(self._server_ready)
         self.job.ended.connect(self._server_ended)
         self.state.changed.connect(self.refresh)
         self.refresh()
 
     # ---- layout
-    def _server_box(self) -> QGroupBox:
-        self.model_label = QLabel()
-        self.model_label.setWordWrap(True)
-        self.adapter_check = QCheckBox("Apply the fine-tuned adapters of the current run")
-        self.port = QSpinBox()
-        self.port.setRange(0, 65535)
-        self.port.setValue(0)
-        self.port.setSpecialValueText("next free")
-        self.port.setMaximumWidth(120)
-        self.api_key = QLineEdit()
-        self.api_key.setPlaceholderText("none")
-        self.api_key.setEchoMode(QLineEdit.EchoMode.PasswordEchoOnEdit)
-        self.api_key.setMaximumWidth(200)
-        self.api_key.setToolTip("Clients must send it as 'Authorization: Bearer KEY'.")
-        self.network_check = QCheckBox("Allow other computers on the network")
-        self.network_check.setToolTip(
-            "Off: the server listens on 127.0.0.1, this Mac only. On: on every network "
-            "interface; set an API key."
-        )
-        self.port.setToolTip("The port clients connect to; 'next free' picks one.")
-        self._access_tips = {w: w.toolTip() for w in (self.port, self.api_key, self.network_check)}
-        access = QHBoxLayout()
-        access.addWidget(QLabel("Port"))
-        access.addWidget(self.port)
-        access.addSpacing(16)
-        access.addWidget(QLabel("API key"))
-        access.addWidget(self.api_key)
-        access.addSpacing(16)
-        access.addWidget(self.network_check)
-        access.addStretch(1)
-        self.serve_button = QPushButton("Start server")
-        self.serve_button.setMinimumWidth(130)
-        self.serve_button.clicked.connect(self.toggle_server)
-        self.server_status = QLabel("Not serving.")
-        self.server_status.setObjectName("Hint")
-        self.server_status.setWordWrap(True)
-        # Selectable, so the URL can be copied into another client.
-        self.server_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.server_log = QPlainTextEdit()
-        self.server_log.setReadOnly(True)
-        self.server_log.setMaximumBlockCount(2000)
-        self.server_log.setMaximumHeight(64)
-        self.server_log.setPlaceholderText("The server's log appears here.")
-        self.server_log.hide()  # shown on demand, and when the server fails
-        self.log_button = QToolButton()
-        self.log_button.setText("Log")
-        self.log_button.setCheckable(True)
-        self.log_button.setToolTip("Show the server's log")
-        self.log_button.setAutoRaise(True)
-        self.log_button.toggled.connect(self.server_log.setVisible)
-        form = QFormLayout()
-        form.addRow("Model", self.model_label)
-        self.no_adapters = QLabel()
-        self.no_adapters.setObjectName("Hint")
-        adapters = QVBoxLayout()
-        adapters.setContentsMargins(0, 0, 0, 0)
-        adapters.addWidget(self.adapter_check)
-        adapters.addWidget(self.no_adapters)
-        form.addRow("", adapters)
-        form.addRow("Access", access)
-        row = QHBoxLayout()
-        row.addWidget(self.serve_button)
-        row.addWidget(self.server_status, 1)
-        row.addWidget(self.log_button)
-        box = QGroupBox("Server")
-        box_layout = QVBoxLayout(box)
-        box_layout.addLayout(form)
-        box_layout.addLayout(row)
-        box_layout.addWidget(self._stale_banner())
-        box_layout.addWidget(self.server_log)
-        return box
-
-    def _stale_banner(self) -> QFrame:
-        """Shown when the wizard's run or model is not what the live server serves."""
-        self.stale_banner = QFrame()
-        self.stale_banner.setObjectName("Card")
-        self.stale_icon = QLabel()
-        self.stale_icon.setPixmap(icon("warning").pixmap(16, 16))
-        self.stale_label = QLabel()
-        self.stale_label.setWordWrap(True)
-        self.restart_button = QPushButton(icon("resume"), "Restart server")
-        self.restart_button.clicked.connect(self.restart_server)
-        row = QHBoxLayout(self.stale_banner)
-        row.setContentsMargins(10, 6, 10, 6)
-        row.addWidget(self.stale_icon)
-        row.addWidget(self.stale_label, 1)
-        row.addWidget(self.restart_button)
-        self.stale_banner.hide()
-        return self.stale_banner
-
     def _chat_tab(self) -> QWidget:
         self.system = QLineEdit()
         self.system.setPlaceholderText("System prompt (optional)")
@@ -198,16 +112,29 @@ class ServePage(Page):
         self.max_tokens.setRange(1, 8192)
         self.max_tokens.setValue(256)
         self.max_tokens.setToolTip("The longest answer, in tokens (about ¾ of a word each).")
-        settings = QHBoxLayout()
-        settings.addWidget(self.system, 1)
+        # Sampling settings sit behind a toggle: the chat gets the room.
+        self.settings_button = QPushButton(icon("settings"), "Settings")
+        self.settings_button.setCheckable(True)
+        self.sampling = QWidget()
+        sampling = QHBoxLayout(self.sampling)
+        sampling.setContentsMargins(0, 0, 0, 0)
         for label, widget in (
             ("Temperature", self.temperature),
             ("Top-p", self.top_p),
             ("Max tokens", self.max_tokens),
         ):
-            settings.addSpacing(8)
-            settings.addWidget(QLabel(label))
-            settings.addWidget(widget)
+            sampling.addWidget(QLabel(label))
+            sampling.addWidget(widget)
+            sampling.addSpacing(8)
+        sampling.addStretch(1)
+        self.sampling.hide()
+        self.settings_button.toggled.connect(self.sampling.setVisible)
+        for widget in (self.temperature, self.top_p, self.max_tokens):
+            widget.valueChanged.connect(self._settings_tip)
+        self._settings_tip()
+        settings = QHBoxLayout()
+        settings.addWidget(self.system, 1)
+        settings.addWidget(self.settings_button)
         self.transcript = ChatView()
         self.transcript.sig_action.connect(self._empty_action)
         self.question = QLineEdit()
@@ -228,9 +155,22 @@ class ServePage(Page):
         tab = QWidget()
         chat = QVBoxLayout(tab)
         chat.addLayout(settings)
+        chat.addWidget(self.sampling)
         chat.addWidget(self.transcript, 1)
         chat.addLayout(ask)
         return tab
+
+    def _settings_tip(self) -> None:
+        # The hidden values, readable without opening the row.
+        self.settings_button.setToolTip(
+            f"Temperature {self.temperature.value():.2f} · top-p {self.top_p.value():.2f} · "
+            f"at most {self.max_tokens.value()} tokens"
+        )
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        # A short window gives the chat the room: the Server box becomes one line.
+        self.server_box.set_compact(self.height() < COMPACT_BELOW)
 
     # ---- Public API
     @property
@@ -257,21 +197,8 @@ class ServePage(Page):
             self.show_conversation(run)
         if not self.job.is_running() and run != self._adapter_run:
             self._adapter_run = run  # the box follows the run; the user may then untick it
-            usable = _has_adapters(run)
-            self.adapter_check.setEnabled(usable)
-            self.adapter_check.setChecked(usable)
-            self.adapter_check.setText(
-                f"Apply the fine-tuned adapters of run {run.name}" if run else ""
-            )
-            # Without adapters there is no choice to make: a line says so, not a dead box.
-            self.adapter_check.setVisible(usable)
-            self.no_adapters.setVisible(not usable)
-            self.no_adapters.setText(
-                f"Run {run.name} has no adapters yet: serving the base model"
-                if run
-                else "No training run yet: serving the base model"
-            )
-        self.model_label.setText(self._model_text())
+            self.server_box.set_adapters(run.name if run else None, _has_adapters(run))
+        self.server_box.set_model_text(self._model_text())
         self._banner()
         self._controls()
 
@@ -323,15 +250,9 @@ class ServePage(Page):
             return
         adapter = self.state.run_dir if self.adapter_check.isChecked() else None
         self._served = (model, self.state.run_dir)
-        self.server_log.clear()
-        self.server_status.setText("Loading the model…")
-        self.job.start(
-            model,
-            adapter=adapter,
-            port=self.port.value(),
-            api_key=self.api_key.text().strip(),
-            network=self.network_check.isChecked(),
-        )
+        self.server_box.clear_log()
+        self.server_box.set_status("Loading the model…")
+        self.job.start(model, adapter=adapter, **self.server_box.access())
         self.refresh()
 
     def stop_server(self) -> None:
@@ -341,7 +262,7 @@ class ServePage(Page):
         self.stop_answer()
         self.compare.stop_answers()
         self.job.stop()
-        self.server_status.setText("Stopping the server…")
+        self.server_box.set_status("Stopping the server…")
         self._controls()
 
     def restart_server(self) -> None:
@@ -352,20 +273,17 @@ class ServePage(Page):
         else:
             self.start_server()
 
-    def _server_line(self, line: str) -> None:
-        self.server_log.appendPlainText(line)
-
     def _server_ready(self, url: str) -> None:
         where = "reachable from the network" if self.job.network else "this Mac only"
         key = " · API key required" if self.job.api_key else ""
-        self.server_status.setText(f"Serving at {url}  ({where}{key})")
+        self.server_box.set_status(f"Serving at {url}  ({where}{key})")
         self.refresh()
 
     def _server_ended(self, message: str) -> None:
         self._note = message
-        self.server_status.setText(message)
+        self.server_box.set_status(message)
         if message != "Server stopped.":
-            self.log_button.setChecked(True)  # the cause is in the log
+            self.server_box.show_log()  # the cause is in the log
         if self._restart:
             self._restart = False
             self._adapter_run = _NO_RUN  # the adapters box follows the wizard's run again
@@ -412,8 +330,7 @@ class ServePage(Page):
         return model.name
 
     def _banner(self) -> None:
-        stale = self.is_stale()
-        self.stale_banner.setVisible(stale)
+        stale, text = self.is_stale(), ""
         if stale:
             wanted_run = self.state.run_dir if _has_adapters(self.state.run_dir) else None
             live = _describe(self.job.model, self.job.run_dir)
@@ -421,42 +338,27 @@ class ServePage(Page):
             if live == wanted:  # the same run on another model: name the models
                 live += f" on {self.job.model.name}"
                 wanted += f" on {self.state.model_path.name if self.state.model_path else '?'}"
-            self.stale_label.setText(f"Serving {live} — restart to serve {wanted}.")
-        self.restart_button.setEnabled(
-            stale and self.state.model_path is not None and not self.job.is_stopping()
+            text = f"Serving {live} — restart to serve {wanted}."
+        self.server_box.set_stale(
+            text, self.state.model_path is not None and not self.job.is_stopping()
         )
 
     def _controls(self) -> None:
         serving = bool(self.url)
         running = self.job.is_running()
         stopping = self.job.is_stopping()
-        chatting = self.worker is not None and self.worker.isRunning()
-        self.serve_button.setText(
-            "Stopping…" if stopping else "Stop server" if running else "Start server"
-        )
-        if self.serve_button.property("primary") != (not running):
-            self.serve_button.setProperty("primary", not running)  # Start is the next step
-            repolish(self.serve_button)
-        self.serve_button.setIcon(icon("stop") if running else icon("start", "#ffffff"))
-        self.serve_button.setEnabled(not stopping and (running or bool(self.state.model_path)))
-        self.serve_button.setToolTip(
-            "" if self.state.model_path or running else "Pick a model on the Model page first."
+        # The window's answering state, not the worker thread's: `finished` may be handled
+        # while QThread still reports running, which left Send disabled after an answer.
+        chatting = self._answering
+        self.server_box.set_serving(
+            running=running, stopping=stopping, can_start=bool(self.state.model_path), url=self.url
         )
         if not running:
-            self.server_status.setText(
+            self.server_box.set_status(
                 self._note
                 if self.state.model_path
                 else "Pick a model on the Model page to serve it."
             )
-        fixed = "Fixed while the server runs: stop it to change this."
-        for widget, tip in self._access_tips.items():
-            widget.setEnabled(not running)
-            widget.setToolTip(fixed if running else tip)
-        if running:
-            self.adapter_check.setEnabled(False)
-            self.adapter_check.setToolTip(fixed)
-        else:
-            self.adapter_check.setToolTip("")
         why = self._why_no_chat(serving, running, stopping)
         self.question.setEnabled(not why)
         self.question.setPlaceholderText(why or "Ask something…  (Enter sends)")

@@ -6,7 +6,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
 from mlxstudio.core import paths, runs
 from mlxstudio.core.config import dump_config
 from mlxstudio.engine.job import JobThread, mlxstudio_command
-from mlxstudio.gui.icons import icon
+from mlxstudio.gui.icons import icon, level_colour
 from mlxstudio.gui.pages.base import Page
-from mlxstudio.gui.style import make_primary, set_message, set_primary
+from mlxstudio.gui.style import make_primary, repolish, set_message, set_primary
 from mlxstudio.gui.widgets.memory_gauge import MemoryGauge
 from mlxstudio.gui.widgets.plots import MetricPlots, last_per_step
 from mlxstudio.gui.widgets.run_info import (
@@ -37,10 +37,15 @@ from mlxstudio.gui.widgets.run_info import (
     method_name,
     read_log,
 )
-from mlxstudio.gui.widgets.run_words import killed_message, plain_words
+from mlxstudio.gui.widgets.run_words import killed_message, log_words, plain_words
 from mlxstudio.gui.widgets.train_options import TrainOptions
 
-IDLE = "Press Start to fine-tune the model on your data."
+IDLE = "Press Start to fine-tune the model on your data; the curves appear here from step 1."
+# run.json's status -> the bar's colour (see OutcomeBar); "running" with no job: interrupted
+BAR_OUTCOMES = {"failed": "failed", "diverged": "failed", "stopped": "stopped"}
+BAR_OUTCOMES["running"] = "stopped"
+# While Start is disabled, the line beside it says what is missing; the charts say only this.
+BLOCKED = "The curves of a run appear here once it starts."
 
 
 def format_eta(seconds: float | None) -> str:
@@ -49,6 +54,43 @@ def format_eta(seconds: float | None) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+class OutcomeBar(QProgressBar):
+    """The run's progress bar: accent while training or completed, red when the run failed,
+    grey when it was stopped. The `outcome` property selects the chunk's colour."""
+
+    OUTCOMES = ("", "failed", "stopped")
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setProperty("outcome", "")
+        self._restyle()
+
+    def set_outcome(self, outcome: str) -> None:
+        """'' (running, completed), 'failed' or 'stopped'."""
+        if outcome not in self.OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        if self.property("outcome") != outcome:
+            self.setProperty("outcome", outcome)
+            repolish(self)
+
+    def outcome(self) -> str:
+        return str(self.property("outcome") or "")
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # light <-> dark: the red follows
+            self._restyle()
+
+    def _restyle(self) -> None:
+        red = level_colour("error").name()
+        sheet = (
+            f'QProgressBar[outcome="failed"]::chunk {{ background: {red}; }}\n'
+            'QProgressBar[outcome="stopped"]::chunk { background: palette(mid); }'
+        )
+        if self.styleSheet() != sheet:
+            self.setStyleSheet(sheet)
 
 
 class TrainPage(Page):
@@ -69,6 +111,7 @@ class TrainPage(Page):
         self.job: JobThread | None = None
         self._ended = True
         self.run_name = ""
+        self.model_name = ""  # of the run shown or training
         self.shown_run: Path | None = None  # the run whose curves, log and samples are shown
         self.total = 0
         self.step = 0
@@ -101,18 +144,21 @@ class TrainPage(Page):
         self.why.setWordWrap(True)
         self.gauge = MemoryGauge(self.state)
 
-        self.progress = QProgressBar()
+        self.progress = OutcomeBar()
         self.progress.setTextVisible(True)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)  # an unset bar draws no text at all
-        self.progress.setFormat("Not started")
-        self.summary = QLabel(IDLE)
+        self.progress.hide()  # until a run starts or is opened: the charts say what to do
+        self.summary = QLabel()
+        self.summary.hide()
         # Long paths must wrap or clip, never widen the window.
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.plots = MetricPlots()
+        self.best_val: float | None = None  # of the run training now
+        self.last_sample_step: int | None = None
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
@@ -170,9 +216,10 @@ class TrainPage(Page):
             self.name_edit.setFocus()  # not the first spin box, its text all selected
 
     def is_running(self) -> bool:
-        """From Start until the page has handled the job's end (the thread can finish a
-        moment before its queued `ended` signal reaches the window)."""
-        return self.job is not None and (self.job.isRunning() or not self._ended)
+        """From Start until the page has handled the job's end. Not the thread's state: it
+        can finish a moment before its queued `ended` reaches the window, or still be
+        winding down when `ended` is handled (then the buttons must already be idle)."""
+        return self.job is not None and not self._ended
 
     def problems(self) -> list[str]:
         missing = []
@@ -201,7 +248,7 @@ class TrainPage(Page):
             set_message(self.why, " ".join(missing), "warning")
             return
         self.options.apply_to_state()
-        model = Path(self.state.config.model).name
+        model = self.model_name = Path(self.state.config.model).name
         self.run_name = self.name_edit.text().strip() or f"{model}-{time.strftime('%m%d-%H%M')}"
         cfg = self.state.config
         cfg = replace(
@@ -222,6 +269,7 @@ class TrainPage(Page):
         self.plots.set_placeholder("Loading the model… the curves start at step 1.")
         self.samples.clear()
         self.log.clear()
+        self.best_val = self.last_sample_step = None
         self._launch(["train", str(config_path), "--events", *self.hosts.args()])
         self._say(f"Run {self.run_name} is starting. Its settings are saved with the run.")
 
@@ -231,6 +279,8 @@ class TrainPage(Page):
         if self.is_running() or run is None or not self.resumable():
             return
         self.show_run(run)
+        self.best_val = best_val_loss(self._events())
+        self.last_sample_step = None
         self.log.appendPlainText(f"— Resuming {run.name} from its last checkpoint —")
         self._launch(["train", "--resume", str(run), "--events", *self.hosts.args()])
         self._say(f"Resuming {run.name} from its last checkpoint…")
@@ -282,12 +332,15 @@ class TrainPage(Page):
         self.last_loss = float("nan")
         self.paused = False
         self.started = time.time()
+        self.progress.set_outcome("")
+        self.progress.show()
+        self.summary.show()
         self.progress.setRange(0, max(self.total, 1))
         self.progress.setValue(self.step)
         self._format(f"Step {self.step} of {self.total} · loading the model…")
         self.job = JobThread(mlxstudio_command(*args), parent=self)
         self.job.event.connect(self.on_event)
-        self.job.log.connect(self.log.appendPlainText)
+        self.job.log.connect(lambda line: self.log.appendPlainText(log_words(line)))
         self.job.ended.connect(self.on_ended)
         self._ended = False
         self.job.start()
@@ -311,14 +364,23 @@ class TrainPage(Page):
             self.paused = False
         elif kind == "train" and finite(event.get("train_loss")):
             self.last_loss = float(event["train_loss"])
+        elif kind == "val" and finite(event.get("val_loss")):
+            loss = float(event["val_loss"])
+            self.best_val = loss if self.best_val is None else min(self.best_val, loss)
         elif kind == "sample":
             self.on_sample(event)
+            if isinstance(event.get("step"), int):
+                self.last_sample_step = event["step"]
         elif kind in ("error", "warning"):
             self.log.appendPlainText(f"{kind}: {plain_words(str(event.get('message', '')))}")
-        if isinstance(event.get("step"), int) and kind in ("train", "val"):
+        # Every event with a step counts (paused, checkpoint, stopped...): the bar, the
+        # log's "Paused at step N" and the end message must name the same step.
+        if isinstance(event.get("step"), int) and kind != "start":
             self.step = max(self.step, event["step"])
-            self.progress.setValue(self.step)
+            self.progress.setValue(min(self.step, self.progress.maximum()))
         self._format(self._live_text())
+        if self.step > self.step_at_start or self.best_val is not None:
+            self._say_if_changed(self._training_text())
         self.plots.add_event(event)
         self._buttons()
         self._emit_status()
@@ -330,6 +392,15 @@ class TrainPage(Page):
         if not finite(self.last_loss):
             return f"{where.capitalize()} · starting…"
         return f"{where.capitalize()} · loss {self.last_loss:.3f} · ETA {format_eta(self.eta())}"
+
+    def _training_text(self) -> str:
+        """The line under the bar while training: what the bar does not say."""
+        parts = [f"Training {self.run_name} on {self.model_name}"]
+        if self.best_val is not None:
+            parts.append(f"best validation loss so far {self.best_val:.3f}")
+        if self.last_sample_step is not None:
+            parts.append(f"sample answers of step {self.last_sample_step} in the Samples tab")
+        return " · ".join(parts)
 
     def eta(self) -> float | None:
         done = self.step - self.step_at_start
@@ -368,6 +439,7 @@ class TrainPage(Page):
         self.plots.set_placeholder("The run ended before its first step; see the message above.")
         verb = {"completed": "Completed", "stopped": "Stopped", "failed": "Failed"}[outcome]
         self._format(f"{verb} at step {self.step} of {self.total}")
+        self.progress.set_outcome(outcome if outcome != "completed" else "")
         self._buttons()
         self._emit_status(running=False)
         self.run_ended.emit(name, message)
@@ -432,10 +504,14 @@ class TrainPage(Page):
         )
 
         status = str(meta.get("status", "unknown"))
+        self.progress.show()
+        self.summary.show()
+        self.progress.set_outcome(BAR_OUTCOMES.get(status, ""))
         self.progress.setRange(0, max(self.total, 1))
         self.progress.setValue(self.step)
         self._format(f"{status.capitalize()} · step {self.step} of {self.total}")
-        parts = [f"Run {run_dir.name}", f"model {Path(meta.get('model', '?')).name}"]
+        self.model_name = Path(str(meta.get("model", "?"))).name
+        parts = [f"Run {run_dir.name}", f"model {self.model_name}"]
         parts.append(method_name(str(meta.get("stage", "sft"))))
         best = best_val_loss(events)
         if best is not None:
@@ -489,6 +565,10 @@ class TrainPage(Page):
         )
         set_message(self.why, " ".join(missing), "warning")
         self.why.setVisible(bool(missing))
+        if not running and self.shown_run is None and self.job is None:
+            # Nothing started or opened yet: one line of what to do, in the charts' place
+            # (the line beside Start says what is missing while it is disabled).
+            self.plots.set_placeholder(BLOCKED if missing else IDLE)
         resumable = not running and self.resumable()
         self.resume_button.setVisible(resumable)
         # After a stop or a crash the next step is Resume run, not a new run.
@@ -518,6 +598,13 @@ class TrainPage(Page):
     def _say(self, text: str, level: str | None = None) -> None:
         """The line under the progress bar; level 'error', 'warning', 'ok', 'info' or None."""
         set_message(self.summary, text, level)
+
+    def _say_if_changed(self, text: str) -> None:
+        """A plain line, restyled only when its level changes (this runs on every event)."""
+        if self.summary.property("level"):
+            self._say(text)
+        elif self.summary.text() != text:
+            self.summary.setText(text)
 
 
 def _html(text: str) -> str:

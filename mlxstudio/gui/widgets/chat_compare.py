@@ -46,6 +46,9 @@ class ComparePanel(QWidget):
         self.base_server.ended.connect(self._base_ended)
         self.workers: dict[str, ChatWorker] = {}
         self.pending = ""
+        # Sides whose answer the window has not wholly taken in: a worker's thread ends a
+        # moment before its queued pieces and its `finished` are handled here.
+        self.answering: set[str] = set()
 
         self.prompt = QLineEdit()
         self.prompt.setPlaceholderText("One prompt for both models…")
@@ -87,7 +90,8 @@ class ComparePanel(QWidget):
         layout.addLayout(grid, 1)
 
     def busy(self) -> bool:
-        return bool(self.pending) or any(w.isRunning() for w in self.workers.values())
+        """True from Compare until both answers (pieces, speed) are on screen."""
+        return bool(self.pending) or bool(self.answering)
 
     def compare(self) -> None:
         text = self.prompt.text().strip()
@@ -142,6 +146,7 @@ class ComparePanel(QWidget):
             worker.failed.connect(self.panes[side].append)
             worker.finished.connect(self._finished)
             self.workers[side] = worker
+            self.answering.add(side)
             worker.start()
         self._controls()
 
@@ -149,9 +154,13 @@ class ComparePanel(QWidget):
         _append(self.panes[self.sender().objectName()], piece)
 
     def _finished(self) -> None:
-        self._done(self.sender().objectName())
+        worker = self.sender()
+        side = worker.objectName()
+        if self.workers.get(side) is worker:  # not an earlier comparison's worker
+            self._done(side)
 
     def _done(self, side: str) -> None:
+        self.answering.discard(side)
         worker = self.workers[side]
         if worker.text:  # the whole answer: render its Markdown
             colours = chat_colours(self.panes[side].palette())

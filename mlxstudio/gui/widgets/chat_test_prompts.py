@@ -41,6 +41,7 @@ class TestPromptsPanel(QWidget):
         self._context = context
         self.job: JobThread | None = None
         self.out: Path | None = None
+        self._running = False  # from Run until the window has handled the end
         self.run_dir: Path | None = None
 
         self.prompts = QPlainTextEdit()
@@ -88,7 +89,9 @@ class TestPromptsPanel(QWidget):
         self.run_dir = run_dir
 
     def is_running(self) -> bool:
-        return self.job is not None and self.job.isRunning()
+        """True from Run until the window has handled the job's end (the thread stops a
+        moment before its queued `ended` is handled here)."""
+        return self._running
 
     def run(self) -> None:
         model, run_dir, settings = self._context()
@@ -114,6 +117,7 @@ class TestPromptsPanel(QWidget):
         self.job = JobThread(mlxstudio_command(*args), parent=self)
         self.job.log.connect(self._line)
         self.job.ended.connect(self._ended)
+        self._running = True
         self.job.start()
         self.run_button.setEnabled(False)
 
@@ -124,6 +128,7 @@ class TestPromptsPanel(QWidget):
             self._show_answers()
 
     def _ended(self, code: int, error: str) -> None:
+        self._running = False
         self.run_button.setEnabled(True)
         count = self._show_answers()
         if code == 0:
@@ -149,6 +154,6 @@ class TestPromptsPanel(QWidget):
         return len(records)
 
     def shutdown(self) -> None:
-        if self.is_running():
+        if self.job is not None and self.job.isRunning():
             self.job.kill()
             self.job.wait(5000)

@@ -307,6 +307,9 @@ class ChatView(QWidget):
         self.rows.addStretch(1)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
+        # The card draws the border; the scroll area's own sunken frame showed as a dark
+        # strip down the left edge in dark mode.
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.scroll.setWidget(self.column)
         bar = self.scroll.verticalScrollBar()

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QGridLayout, QLabel, QStackedLayout, QWidget
 
 from mlxstudio.gui.widgets.empty_state import empty_state
@@ -93,16 +94,63 @@ class StepAxis(pg.AxisItem):
         return [f"{int(round(v)):,}" for v in values]
 
 
+def nice_ticks(lo: float, hi: float, most: int) -> tuple[float, list[float]]:
+    """About `most` (at most one more) round tick values between lo and hi, and their
+    spacing: 0 2 4 6 rather than 0 1 2 3 4 5 6."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return 1.0, []
+    magnitude = 10 ** math.floor(math.log10((hi - lo) / max(most, 1)))
+    for m in (1, 2, 5, 10, 20, 50):  # the finest round spacing that gives few enough ticks
+        spacing = m * magnitude
+        first, last = math.ceil(lo / spacing - 1e-9), math.floor(hi / spacing + 1e-9)
+        if last - first + 1 <= most + 1:
+            break
+    return spacing, [v * spacing for v in range(first, last + 1)]
+
+
+class ValueAxis(pg.AxisItem):
+    """A left axis with few round ticks (a short chart gets about 3, not 8 crowded ones)
+    and no SI prefix; `self.scale` shows values in another unit (GB as MB)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("left", **kwargs)
+        self.enableAutoSIPrefix(False)
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802,N803
+        lo, hi = sorted((minVal * self.scale, maxVal * self.scale))
+        most = 3 if size < 180 else 5
+        spacing, values = nice_ticks(lo, hi, most)
+        return [(spacing / self.scale, [v / self.scale for v in values])]
+
+
 def step_plot(title: str | None = None) -> pg.PlotWidget:
-    """A plot whose x axis counts steps (StepAxis) and whose y axis has no SI prefix."""
-    plot = pg.PlotWidget(axisItems={"bottom": StepAxis()})
+    """A plot whose x axis counts steps (StepAxis) and whose y axis has few round ticks
+    and no SI prefix (ValueAxis)."""
+    plot = pg.PlotWidget(axisItems={"bottom": StepAxis(), "left": ValueAxis()})
     if title:
         plot.setTitle(title, size="10pt")
     plot.setBackground(None)
     plot.showGrid(x=True, y=True, alpha=0.2)
     plot.setLabel("bottom", "step")
-    plot.getAxis("left").enableAutoSIPrefix(False)
     return plot
+
+
+HIDDEN_AXIS_WIDTH = 52  # px: a left axis with its title and a few short numbers
+
+
+def set_values_shown(plot: pg.PlotWidget, shown: bool) -> None:
+    """Show or hide the left axis's numbers (an empty panel shows none, not a made-up
+    0.2 ... 0.8 scale)."""
+    axis = plot.getAxis("left")
+    if axis.style["showValues"] != shown:
+        axis.setStyle(showValues=shown)
+        # An empty panel keeps about the room numbers take, so the panels stay aligned.
+        axis.setWidth(None if shown else HIDDEN_AXIS_WIDTH)
+
+
+def memory_unit(top_gb: float) -> tuple[str, float]:
+    """The unit a peak memory of top_gb reads best in, and its scale from GB."""
+    return ("GB", 1.0) if top_gb >= 1.0 else ("MB", 1000.0)
 
 
 def last_per_step(events: list[dict]) -> list[dict]:
@@ -187,9 +235,11 @@ class MetricPlots(QWidget):
         for i, (title, ylabel, curves) in enumerate(PANELS_BY_STAGE.get(stage, PANELS)):
             plot = step_plot(title)
             plot.setLabel("left", ylabel)
+            set_values_shown(plot, False)  # until the panel has a point
             if i < 2:  # the bottom row's "step" says it for both rows: room for the curves
                 plot.setLabel("bottom", None)
             plot.setProperty("from_zero", title in FROM_ZERO)
+            plot.setProperty("memory", ylabel == "GB")
             if len(curves) > 1:  # on an opaque box: a curve never runs through its words
                 base = plot.palette().color(plot.backgroundRole())
                 base.setAlpha(225)
@@ -211,11 +261,24 @@ class MetricPlots(QWidget):
             self.plots.append(plot)
             layout.addWidget(plot, i // 2, i % 2)
 
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # light <-> dark
+            for plot in self.plots:
+                legend = plot.plotItem.legend
+                if legend is not None:
+                    base = self.palette().color(QPalette.ColorRole.Window)
+                    base.setAlpha(225)
+                    legend.setBrush(pg.mkBrush(base))
+                plot.resetCachedContent()  # the view caches the old scheme's background
+
     def clear(self) -> None:
         for series in self.series.values():
             series.clear()
             series.draw()
         self._dirty.clear()
+        for plot in self.plots:
+            self._label_values(plot)
         self.set_steps(0)
         self.set_placeholder(EMPTY)
 
@@ -224,6 +287,9 @@ class MetricPlots(QWidget):
         self.placeholder.findChild(QLabel, "EmptyStateText").setText(text)
         if not self.point_count():
             self.stack.setCurrentWidget(self.placeholder)
+
+    def placeholder_text(self) -> str:
+        return self.placeholder.findChild(QLabel, "EmptyStateText").text()
 
     def showing_curves(self) -> bool:
         return self.stack.currentWidget() is self.grid
@@ -266,14 +332,50 @@ class MetricPlots(QWidget):
         if not self._dirty:
             return
         panel = self.series[next(iter(self._dirty))].plot
+        touched = set()
         for key in list(self._dirty):
             if everything or self.series[key].plot is panel:
                 self.series[key].draw()
                 self._dirty.discard(key)
+                touched.add(self.series[key].plot)
+        for plot in touched:
+            self._label_values(plot)
         if self._dirty:
             self._timer.start(self.STAGGER_MS)
         else:
             self._timer.setInterval(self.REDRAW_MS)
+
+    def _label_values(self, plot: pg.PlotWidget) -> None:
+        """Numbers on the left axis only once the panel has points; peak memory in MB
+        while it is under 1 GB (not "0.006 GB")."""
+        mine = [s for s in self.series.values() if s.plot is plot]
+        set_values_shown(plot, any(s.n for s in mine))
+        if plot.property("memory"):
+            unit, scale = memory_unit(max((s.top for s in mine), default=0.0))
+            axis = plot.getAxis("left")
+            if axis.labelText != unit or axis.scale != scale:
+                axis.setScale(scale)
+                plot.setLabel("left", unit)
+
+    def left_label(self, index: int) -> str:
+        """The left axis's title of panel `index` (e.g. "MB" for a small peak memory)."""
+        return self.plots[index].getAxis("left").labelText
+
+    def values_shown(self, index: int) -> bool:
+        """Whether panel `index` shows numbers on its left axis."""
+        return bool(self.plots[index].getAxis("left").style["showValues"])
+
+    def left_ticks(self, index: int) -> list[str]:
+        """The left axis's tick labels of panel `index` as drawn now (none if hidden)."""
+        plot = self.plots[index]
+        axis = plot.getAxis("left")
+        if not axis.style["showValues"]:
+            return []
+        lo, hi = plot.viewRange()[1]
+        levels = axis.tickValues(lo, hi, max(axis.height(), 1))
+        values = [v for _, vals in levels for v in vals]
+        spacing = levels[0][0] if levels else 1.0
+        return axis.tickStrings(values, axis.scale, spacing)
 
     def point_count(self) -> int:
         return sum(series.n for series in self.series.values())

@@ -43,6 +43,18 @@ def plain_words(message: str) -> str:
     return text
 
 
+def log_words(line: str) -> str:
+    """A line of a job's log for the window: no command or flag ("Continue it with:
+    mlxstudio train --resume …" becomes the button to press). Setting names stay as they
+    are: a log may quote them."""
+    text = line
+    for pattern, replacement in _PHRASES:
+        text = re.sub(pattern, replacement, text)
+    if text != line and re.fullmatch(r"\s*Continue it with:\s*Resume run\.?\s*", text):
+        return "Press Resume run to continue it."
+    return text
+
+
 def killed_message(run: str, step: int, signal_number: int, resumable: bool) -> str:
     """A job killed by the system: most often memory ran out (MLX aborts the process)."""
     then = "then press Resume run" if resumable else "then press Start again"

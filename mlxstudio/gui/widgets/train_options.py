@@ -25,6 +25,14 @@ def auto_report_every(iters: int) -> int:
     return max(1, int(iters) // POINTS_PER_RUN)
 
 
+# A section header is flat text with an arrow, open or closed alike (a checked tool button
+# would draw a sunken frame when open); the hover tint says it can be clicked.
+HEADER_SHEET = """
+QToolButton { border: none; background: transparent; padding: 3px 6px 3px 0px; }
+QToolButton:hover { color: palette(link); }
+"""
+
+
 class Collapsible(QWidget):
     """A header with an arrow that shows or hides a body; the owner places both."""
 
@@ -33,23 +41,26 @@ class Collapsible(QWidget):
     def __init__(self, title: str, body: QWidget, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.body = body
+        self._expanded = False
         self.header = QToolButton()
         self.header.setText(title)
-        self.header.setCheckable(True)
         self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.header.setAutoRaise(True)
-        self.header.toggled.connect(self.set_expanded)
+        self.header.setStyleSheet(HEADER_SHEET)
+        self.header.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.header.clicked.connect(lambda: self.set_expanded(not self._expanded))
         self.set_expanded(False)
 
     def set_expanded(self, expanded: bool) -> None:
-        self.header.setChecked(expanded)
+        self._expanded = expanded
         arrow = Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow
         self.header.setArrowType(arrow)
+        self.header.setAccessibleDescription("expanded" if expanded else "collapsed")
         self.body.setVisible(expanded)
         self.toggled.emit(expanded)
 
     def is_expanded(self) -> bool:
-        return self.header.isChecked()
+        return self._expanded
 
     def set_title(self, title: str) -> None:
         self.header.setText(title)
@@ -97,7 +108,7 @@ class TrainOptions(QWidget):
         self.prompts.textChanged.connect(self._debounce.start)
         sample_body = QWidget()
         sample_row = QHBoxLayout(sample_body)
-        sample_row.setContentsMargins(22, 0, 0, 0)
+        sample_row.setContentsMargins(0, 0, 0, 0)  # aligned with the page's left edge
         sample_row.addWidget(self.prompts, 1)
         answer = QVBoxLayout()
         answer.addWidget(QLabel("Answer them"))
@@ -110,7 +121,7 @@ class TrainOptions(QWidget):
         self.hosts = HostsPicker()
         hosts_body = QWidget()
         hosts_row = QHBoxLayout(hosts_body)
-        hosts_row.setContentsMargins(22, 0, 0, 0)
+        hosts_row.setContentsMargins(0, 0, 0, 0)
         hosts_row.addWidget(self.hosts)
         self.hosts_section = Collapsible("Advanced: train on several Macs", hosts_body)
 
