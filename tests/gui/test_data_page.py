@@ -164,3 +164,20 @@ def test_checking_runs_in_a_child_process_and_cancels(window, qtbot, tmp_path):
     page.cancel()
     assert not page.is_busy()
     assert not any(c.is_alive() for c in children)
+
+
+def test_new_data_while_checking_shows_only_the_new(window, qtbot, tmp_path, chat_data):
+    big = tmp_path / "big.jsonl"
+    big.write_text(
+        json.dumps({"prompt": "Hi", "completion": "Yo"})
+        + "\n" * 1
+        + (json.dumps({"prompt": "Hi", "completion": "Yo"}) + "\n") * 300_000
+    )
+    page = window.data_page
+    page.open_path(big)
+    qtbot.waitUntil(lambda: page.progress.value() > 0, timeout=60_000)
+    page.open_path(chat_data)  # the first check is cancelled; its signals must not count
+    qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=60_000)
+    qtbot.wait(300)  # any queued signal of the cancelled task has arrived by now
+    assert "24 records" in page.info.text() and "Cancelled" not in page.info.text()
+    assert page.problem_list.count() == 0 and window.state.data_dir == chat_data.resolve()

@@ -76,7 +76,8 @@ class DataPage(Page):
         self.source: list[Path] = []  # what the user dropped
         self.options = DataOptions(username=full_name())
         self.checked: Checked | None = None
-        self.task: TaskThread | None = None
+        self.task: TaskThread | None = None  # checking or preparing, until its result is in
+        self.live: TaskThread | None = None  # the latest such task, whose signals count
         self.stats_task: TaskThread | None = None
         self.measured_for: tuple | None = None
         self.prepared = False  # the current data_dir was written by Prepare
@@ -294,6 +295,7 @@ class DataPage(Page):
 
     def set_options(self, options: DataOptions) -> None:
         """Read the same inputs another way (format, fields, Second-Me settings)."""
+        self.cancel()
         self.options = options
         self.state.set_data(None)
         self._check(self.source)
@@ -315,10 +317,17 @@ class DataPage(Page):
         )
 
     def cancel(self) -> None:
+        """Stop what runs; whatever it still reports is for data no longer shown: dropped."""
         for task in (self.task, self.stats_task):
             if task is not None and task.isRunning():
                 task.cancel()
                 task.wait(10000)
+        self.task = self.live = self.stats_task = None
+
+    def _from_live(self) -> bool:
+        """Whether the signal being handled comes from the task of the data shown now (a
+        cancelled task's queued signals can still arrive after new data was opened)."""
+        return self.live is not None and self.sender() is self.live
 
     def is_busy(self) -> bool:
         return self.task is not None and self.task.isRunning()
@@ -355,7 +364,7 @@ class DataPage(Page):
         self._start(TaskThread(tasks.check, self.inputs, self.options), self._checked)
 
     def _start(self, task: TaskThread, on_done) -> None:
-        self.task = task
+        self.task = self.live = task
         task.setParent(self)
         task.progressed.connect(self._progressed)
         task.succeeded.connect(on_done)
@@ -369,21 +378,30 @@ class DataPage(Page):
         self._update_prepare()
 
     def _task_finished(self) -> None:
+        if not self._from_live():
+            return
         self.progress_box.hide()
         self._update_prepare()
         self.state.changed.emit()  # Next's verdict and the step marks follow
 
     def _progressed(self, fraction: float, text: str) -> None:
+        if not self._from_live():
+            return
         self.progress.setValue(int(fraction * 1000))
         self.progress.setFormat(f"{Path(text).name} · %p%" if text else "%p%")
 
     def _failed(self, message: str) -> None:
-        fix = fix_text(self.task.fix if self.task else "")
+        if not self._from_live():
+            return
+        fix = fix_text(self.live.fix)
+        self.task = None
         # A known fix replaces the message, which is worded for the command line.
         set_message(self.info, f"Can't go on yet: {fix}." if fix else message, "error")
         self.problem_list.add_message(self.info.text())
 
     def _checked(self, checked: Checked) -> None:
+        if not self._from_live():
+            return
         self.task = None  # done, though its thread may take a moment more to end
         self.progress_box.hide()
         self.checked = checked
@@ -524,6 +542,8 @@ class DataPage(Page):
         self._update_prepare()
 
     def _prepared(self, result) -> None:
+        if not self._from_live():
+            return
         self.task = None
         self.progress_box.hide()
         self.prepared = True
@@ -567,10 +587,16 @@ class DataPage(Page):
             tasks.lengths, self.source, model, self.options, limit, parent=self
         )
         self.stats_task.succeeded.connect(self._stats)
-        self.stats_task.failed.connect(self.token_info.setText)
+        self.stats_task.failed.connect(self._stats_failed)
         self.stats_task.start()
 
+    def _stats_failed(self, message: str) -> None:
+        if self.sender() is self.stats_task:
+            self.token_info.setText(message)
+
     def _stats(self, report) -> None:
+        if self.sender() is not self.stats_task:
+            return  # measured for data no longer shown
         stats = report.total
         self.histogram.show_stats(stats)
         self.token_info.setText(
