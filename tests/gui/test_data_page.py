@@ -168,11 +168,7 @@ def test_checking_runs_in_a_child_process_and_cancels(window, qtbot, tmp_path):
 
 def test_new_data_while_checking_shows_only_the_new(window, qtbot, tmp_path, chat_data):
     big = tmp_path / "big.jsonl"
-    big.write_text(
-        json.dumps({"prompt": "Hi", "completion": "Yo"})
-        + "\n" * 1
-        + (json.dumps({"prompt": "Hi", "completion": "Yo"}) + "\n") * 300_000
-    )
+    big.write_text((json.dumps({"prompt": "Hi", "completion": "Yo"}) + "\n") * 300_000)
     page = window.data_page
     page.open_path(big)
     qtbot.waitUntil(lambda: page.progress.value() > 0, timeout=60_000)
