@@ -6,6 +6,8 @@ GIL for long stretches and a thread of the window's process would freeze the win
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -19,6 +21,9 @@ PROGRESS_EVERY_S = 0.05  # more often is invisible and costs the pipe
 def run_child(fn: Callable[..., Any], args: tuple, conn: Connection) -> None:
     """`fn(progress, *args)`; messages: ("progress", fraction, text), ("done", result),
     ("failed", message, fix)."""
+    # Cancelling terminates the child: raise instead of dying, so `finally` blocks run
+    # (a cancelled convert removes its partial output folder).
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     last = 0.0
 
     def progress(fraction: float, text: str = "") -> None:
@@ -37,3 +42,7 @@ def run_child(fn: Callable[..., Any], args: tuple, conn: Connection) -> None:
     else:
         conn.send(("done", result))
     conn.close()
+
+
+def _exit_on_sigterm(_signum, _frame) -> None:
+    sys.exit(130)

@@ -39,7 +39,11 @@ class TaskThread(QThread):
     def run(self) -> None:
         receive, send = _SPAWN.Pipe(duplex=False)
         process = _SPAWN.Process(target=run_child, args=(self.fn, self.args, send), daemon=True)
-        process.start()
+        try:
+            process.start()
+        except (OSError, ValueError, TypeError, AttributeError) as err:  # spawn or pickling
+            self.failed.emit(f"Could not start the background task: {err}")
+            return
         send.close()  # ours is only for the child: EOF on `receive` means the child is gone
         try:
             self._relay(receive, process)

@@ -20,8 +20,12 @@ class Goal:
     sample: str  # one record of it, as the user would write it
     sample_data: tuple[str, ...]  # files or folders under resources/sample_data
 
-    def sample_paths(self) -> list[Path]:
-        return [paths.resources_dir() / "sample_data" / p for p in self.sample_data]
+    def sample_paths(self, stage: str = "") -> list[Path]:
+        """The shipped sample of this goal's data (online RL learns from bare prompts)."""
+        root = paths.resources_dir() / "sample_data"
+        if stage == "grpo":
+            return [root / "rl" / "prompts"]
+        return [root / p for p in self.sample_data]
 
 
 _CHAT = (

@@ -293,13 +293,15 @@ class MainWindow(QMainWindow):
 
     # ---- files from outside: drops on the window, files opened with the app
     def open_paths(self, paths_: list[Path]) -> None:
+        """Models are imported; everything else is one dataset (several files together)."""
+        data = [p for p in paths_ if role_of(p) != "model"]
         for path in paths_:
             if role_of(path) == "model":
                 self.go("model")
                 self.model_page.import_gguf(path)
-            else:
-                self.go("data")
-                self.data_page.open_path(path)
+        if data:
+            self.go("data")
+            self.data_page.open_paths(data)
 
     def _use_sample(self, files: list) -> None:
         self.go("data")

@@ -287,7 +287,10 @@ class RunHistory(QWidget):
 
     def set_active_run(self, run_dir: Path | None) -> None:
         """The run a job trains now: shown as training, not deletable or resumable."""
-        self.active_run = Path(run_dir) if run_dir else None
+        run = Path(run_dir) if run_dir else None
+        if run == self.active_run:
+            return  # called on every training event: re-read the runs only on a change
+        self.active_run = run
         self.refresh()
 
     def action(self, name: str) -> QAction:

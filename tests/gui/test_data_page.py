@@ -177,3 +177,40 @@ def test_new_data_while_checking_shows_only_the_new(window, qtbot, tmp_path, cha
     qtbot.wait(300)  # any queued signal of the cancelled task has arrived by now
     assert "24 records" in page.info.text() and "Cancelled" not in page.info.text()
     assert page.problem_list.count() == 0 and window.state.data_dir == chat_data.resolve()
+
+
+def test_cancel_button_leaves_a_usable_page(window, qtbot, tmp_path, studio_home):
+    big = tmp_path / "big"
+    big.mkdir()
+    line = json.dumps({"prompt": "Hello there", "completion": "General Kenobi"}) + "\n"
+    (big / "train.jsonl").write_text(line * 300_000)
+    (big / "train.jsonl").write_bytes(b"\xef\xbb\xbf" + (big / "train.jsonl").read_bytes())
+    page = window.data_page
+    window.go("data")
+    page.open_path(big)
+    _checked(qtbot, page)
+    assert page.prepare_button.isEnabled()  # the BOM needs Prepare
+    page.prepare_button.click()
+    qtbot.waitUntil(lambda: page.progress.value() > 0, timeout=60_000)
+    page.cancel_button.click()
+    assert not page.is_busy() and not page.progress_box.isVisible()
+    assert "cancelled" in page.info.text() and page.prepare_button.isEnabled()
+    # The cancelled child cleaned up after itself: no half-written dataset is left.
+    datasets = studio_home / "datasets"
+    leftovers = list(datasets.glob(".*")) if datasets.exists() else []
+    assert leftovers == []
+
+
+def test_changing_the_goal_after_the_data_flags_the_mismatch(window, qtbot, chat_data):
+    page = window.data_page
+    window.go("data")
+    page.open_path(chat_data)
+    qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=60_000)
+    assert not page.switch_goal.isVisibleTo(page) and page.problems() == []
+    window.goal_page.choose("prefer")
+    assert (
+        page.switch_goal.isVisibleTo(page) and "Answer like my examples" in page.switch_goal.text()
+    )
+    assert page.problems() and "does not fit" in page.problems()[0]
+    page.switch_goal.click()
+    assert window.state.goal == "answer" and page.problems() == []

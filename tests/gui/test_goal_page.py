@@ -63,6 +63,7 @@ def test_reward_settings_parse():
         "flags": "i",
     }
     assert parse_kwargs("target_words=7.5") == {"target_words": 7.5}
+    assert parse_kwargs("pattern=^a{1,3}$") == {"pattern": "^a{1,3}$"}  # commas of a regex
 
 
 def test_dpo_run_plots_the_margin(window, qtbot, installed_tiny):

@@ -33,6 +33,7 @@ def preference_loss(kind: str, beta: float, pol, ref, lengths):
 
     half = pol.shape[0] // 2
     pc, pr, rc, rr = pol[:half], pol[half:], ref[:half], ref[half:]
+    lengths = mx.maximum(lengths, 1)  # an empty answer: no division by zero
     if kind == "orpo":
         mean = pol / lengths  # mean token log-prob: a probability-like quantity per row
         mc, mr = mean[:half], mean[half:]

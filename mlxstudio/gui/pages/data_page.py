@@ -120,7 +120,7 @@ class DataPage(Page):
         info_row.addWidget(self.map_button)
         self.progress = QProgressBar()
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.clicked.connect(self.cancel_by_user)
         progress_row = QHBoxLayout()
         progress_row.addWidget(self.progress, 1)
         progress_row.addWidget(self.cancel_button)
@@ -245,7 +245,7 @@ class DataPage(Page):
     # ---- public API
     def use_sample(self) -> None:
         """The sample data of the chosen goal."""
-        self.open_paths(GOALS_BY_KEY[self.state.goal].sample_paths())
+        self.open_paths(GOALS_BY_KEY[self.state.goal].sample_paths(self.state.config.stage))
 
     def choose_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
@@ -277,6 +277,7 @@ class DataPage(Page):
         self.measured_for = None
         self.histogram.clear_stats()
         self.token_info.setText("")
+        self.checked = None  # nothing measured or offered for data not yet checked
         self.state.set_data(None)
         self.zone.set_compact(
             True, f"Drop other files to replace {self.source[0].name}" if self.source else ""
@@ -297,6 +298,7 @@ class DataPage(Page):
         """Read the same inputs another way (format, fields, Second-Me settings)."""
         self.cancel()
         self.options = options
+        self.checked = None
         self.state.set_data(None)
         self._check(self.source)
 
@@ -324,6 +326,15 @@ class DataPage(Page):
                 task.wait(10000)
         self.task = self.live = self.stats_task = None
 
+    def cancel_by_user(self) -> None:
+        """The Cancel button: stop, and say so; the data can be checked or prepared again."""
+        preparing = self.checked is not None
+        self.cancel()
+        self.progress_box.hide()
+        set_message(self.info, "Preparing cancelled." if preparing else "Checking cancelled.")
+        self._update_prepare()
+        self.state.changed.emit()
+
     def _from_live(self) -> bool:
         """Whether the signal being handled comes from the task of the data shown now (a
         cancelled task's queued signals can still arrive after new data was opened)."""
@@ -333,6 +344,9 @@ class DataPage(Page):
         return self.task is not None and self.task.isRunning()
 
     def problems(self) -> list[str]:
+        if self.switch_goal.isVisibleTo(self) and self.state.data_dir:
+            goal = GOALS_BY_KEY[self.state.goal].title
+            return [f"This data does not fit the goal {goal}: {self.switch_goal.text()}."]
         if self.state.data_dir:
             return []
         if self.is_busy():
@@ -560,7 +574,13 @@ class DataPage(Page):
     # ---- token lengths need the chosen model's tokenizer
     def _state_changed(self) -> None:
         self._show_goal()
+        if self.checked is not None:  # the goal may have changed: is the data still its kind?
+            self._suggest_goal(self._formats())
         self._measure()
+
+    def _formats(self) -> list[str]:
+        report = self.checked.report if self.checked else None
+        return sorted({f.format for f in report.files if f.format}) if report else []
 
     def _show_goal(self) -> None:
         goal = GOALS_BY_KEY[self.state.goal]
@@ -575,13 +595,16 @@ class DataPage(Page):
             return
         if not self.source or report is None or not report.records:
             return
-        # Lengths depend on the model's tokenizer, the records and how they are read.
-        key = (str(model), tuple(map(str, self.source)), repr(self.options))
-        busy = self.stats_task is not None and self.stats_task.isRunning()
-        if key == self.measured_for or busy:
-            return
-        self.measured_for = key
+        # Lengths depend on the model's tokenizer, the records, how they are read, and the
+        # cut-off the counts of too-long examples refer to.
         limit = self.state.config.max_seq_length
+        key = (str(model), tuple(map(str, self.source)), repr(self.options), limit)
+        if key == self.measured_for:
+            return
+        if self.stats_task is not None and self.stats_task.isRunning():
+            self.stats_task.cancel()  # measuring for a model or data no longer chosen
+            self.stats_task.wait(10000)
+        self.measured_for = key
         self.token_info.setText(f"Measuring token lengths with {model.name}…")
         self.stats_task = TaskThread(
             tasks.lengths, self.source, model, self.options, limit, parent=self

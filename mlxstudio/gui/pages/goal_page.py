@@ -153,13 +153,8 @@ class GoalPage(Page):
             return "grpo"
         return self.goal.stage
 
-    def expected_formats(self) -> tuple[str, ...]:
-        return self.goal.formats
-
     def sample_paths(self) -> list:
-        if self.stage() == "grpo":
-            return [p.parent / "prompts" for p in self.goal.sample_paths()]
-        return self.goal.sample_paths()
+        return self.goal.sample_paths(self.stage())
 
     # ---- internals
     def _store(self) -> None:

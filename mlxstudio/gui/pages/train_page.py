@@ -352,6 +352,8 @@ class TrainPage(Page):
         if kind == "start":
             if event.get("run_dir"):
                 self.shown_run = Path(event["run_dir"])
+                # The job may have picked a free name (name-2) when the one asked was taken.
+                self.run_name = self.shown_run.name
                 self.state.set_run(self.shown_run)
             self.total = int(event.get("total_steps") or self.total)
             self.step = self.step_at_start = int(event.get("resumed_from_step") or 0)
@@ -472,7 +474,9 @@ class TrainPage(Page):
         Nothing of the run shown before remains. False (and nothing changes) while a job
         is training: its live view must not be replaced."""
         run_dir = Path(run_dir)
-        if self.is_running() and run_dir != self.shown_run:
+        if self.is_running():
+            if run_dir == self.shown_run:
+                return True  # the run training now: its live view is already here
             self._say("A run is training; open other runs when it has ended.", "warning")
             return False
         events = list(runs.read_events(run_dir))

@@ -43,11 +43,6 @@ class ProblemList(QListWidget):
         item.setForeground(level_colour("error"))
         self.addItem(item)
 
-    def counts(self) -> tuple[int, int]:
-        """(error groups, warning groups) shown."""
-        errors = sum(g.severity == "error" for g in self.groups)
-        return errors, len(self.groups) - errors
-
     def _current(self, item: QListWidgetItem | None) -> None:
         where = item.data(_WHERE) if item else None
         if where:

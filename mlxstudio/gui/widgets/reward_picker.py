@@ -18,13 +18,21 @@ REWARDS = (
 OWN_FILE = "Your own Python file…"
 
 
+# Settings whose text is taken whole: a regular expression's commas are not a list.
+WHOLE = {"pattern"}
+
+
 def parse_kwargs(text: str) -> dict:
-    """'a=1, b=x,y' -> {'a': 1, 'b': ['x', 'y']}: numbers as numbers, commas make lists."""
+    """'a=1; b=x,y' -> {'a': 1, 'b': ['x', 'y']}: settings separated by ';', numbers as
+    numbers, commas make lists (not in a pattern)."""
     out: dict = {}
     for part in text.split(";") if ";" in text else [text]:
         if "=" not in part:
             continue
         key, value = (s.strip() for s in part.split("=", 1))
+        if key in WHOLE:
+            out[key] = value
+            continue
         items = [v.strip() for v in value.split(",")] if "," in value else [value]
         parsed = []
         for item in items:

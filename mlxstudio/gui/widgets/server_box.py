@@ -49,6 +49,7 @@ class ServerBox(QGroupBox):
         super().__init__("Server", parent)
         # ---- attributes
         self._compact = False
+        self.adapters_usable = False  # the wizard's run has adapters to apply
         self._model_text = ""
         self._chosen_port = 0  # the user's port, shown again once the server stops
         self._live_port = False  # the port box shows the live server's port
@@ -168,6 +169,7 @@ class ServerBox(QGroupBox):
     def set_adapters(self, run_name: str | None, usable: bool) -> None:
         """The adapters choice for the wizard's run: a ticked box when it has adapters,
         else one line saying the base model is served (no dead box)."""
+        self.adapters_usable = usable
         self.adapter_check.setEnabled(usable)
         self.adapter_check.setChecked(usable)
         self.adapter_check.setText(
@@ -218,7 +220,8 @@ class ServerBox(QGroupBox):
         if running:
             self.adapter_check.setEnabled(False)
             self.adapter_check.setToolTip(FIXED)
-        else:
+        else:  # a choice again once the server is stopped
+            self.adapter_check.setEnabled(self.adapters_usable)
             self.adapter_check.setToolTip("")
         self._show_port(running, url)
 
