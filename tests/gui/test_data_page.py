@@ -26,6 +26,7 @@ def test_an_image_is_refused_as_such(window, qtbot, tmp_path):
     window.open_paths([png])
     _checked(qtbot, page)
     assert "not a dataset: a PNG image" in page.info.text()
+    assert "replace photo.png" in page.zone.text() and page.zone.height() == 40  # slim now
     assert page.info.property("level") == "error"
     assert not page.prepare_button.isEnabled() and page.prepare_why.text()
     assert window.state.data_dir is None

@@ -35,6 +35,8 @@ class DropZone(QLabel):
             text or ("Drop other files here to replace it" if compact else self.empty_text)
         )
         self.setFixedHeight(40 if compact else 90)
+        # The style's roomy padding would push a slim strip's one line out of sight.
+        self.setStyleSheet("#DropZone { padding: 2px 12px; }" if compact else "")
 
     def _active(self, on: bool) -> None:
         self.setProperty("active", "true" if on else "false")
