@@ -320,6 +320,8 @@ class DataPage(Page):
 
     def cancel(self) -> None:
         """Stop what runs; whatever it still reports is for data no longer shown: dropped."""
+        if self.stats_task is not None and self.stats_task.isRunning():
+            self.measured_for = None  # cut short: measure again when asked
         for task in (self.task, self.stats_task):
             if task is not None and task.isRunning():
                 task.cancel()
@@ -437,6 +439,7 @@ class DataPage(Page):
 
         counts = f"{report.records:,} records · {labels or 'format unknown'}"
         errors, warnings = report.errors, report.warnings
+        level = "error" if errors else "warning" if warnings else "ok"
         if not report.records:
             first = self.problem_list.groups[0] if self.problem_list.groups else None
             why = first.first.message if first else "no records found"
@@ -447,11 +450,10 @@ class DataPage(Page):
                 tail.append(f"{errors:,} record(s) with errors will be left out")
             if warnings:
                 tail.append(f"{warnings:,} warning(s)")
-            level = "error" if errors else "warning" if warnings else "ok"
             set_message(self.info, " · ".join([counts, *tail]), level)
-        if self._ready_folder():
+        if self._ready_folder():  # warnings (duplicates) keep their colour: worth a look
             self.state.set_data(self.inputs[0].resolve())
-            set_message(self.info, self.info.text() + " · ready to train", "ok")
+            set_message(self.info, self.info.text() + " · ready to train", level)
         elif self._prepare_by_itself():
             self.prepare()
         self._update_prepare()
