@@ -215,3 +215,10 @@ def test_changing_the_goal_after_the_data_flags_the_mismatch(window, qtbot, chat
     assert page.problems() and "does not fit" in page.problems()[0]
     page.switch_goal.click()
     assert window.state.goal == "answer" and page.problems() == []
+
+
+def test_core_messages_without_a_fix_lose_their_flags():
+    from mlxstudio.gui.widgets.run_words import plain_words
+
+    text = plain_words("/x/out: the folder exists and is not empty; pick a new one or --overwrite")
+    assert text.endswith("pick a new one") and "--" not in text

@@ -45,6 +45,7 @@ from mlxstudio.gui.widgets.drop_zone import DropZone
 from mlxstudio.gui.widgets.field_map_dialog import FieldMapDialog
 from mlxstudio.gui.widgets.histogram import TokenHistogram
 from mlxstudio.gui.widgets.problem_list import ProblemList
+from mlxstudio.gui.widgets.run_words import plain_words
 
 # Warnings that Prepare fixes by itself: a ready folder with them still needs preparing.
 PREPARE_FIXES = {"bom", "blank_lines"}
@@ -412,7 +413,8 @@ class DataPage(Page):
         fix = fix_text(self.live.fix)
         self.task = None
         # A known fix replaces the message, which is worded for the command line.
-        set_message(self.info, f"Can't go on yet: {fix}." if fix else message, "error")
+        text = f"Can't go on yet: {fix}." if fix else plain_words(message)
+        set_message(self.info, text, "error")
         self.problem_list.add_message(self.info.text())
 
     def _checked(self, checked: Checked) -> None:
@@ -617,7 +619,7 @@ class DataPage(Page):
 
     def _stats_failed(self, message: str) -> None:
         if self.sender() is self.stats_task:
-            self.token_info.setText(message)
+            self.token_info.setText(plain_words(message))
 
     def _stats(self, report) -> None:
         if self.sender() is not self.stats_task:

@@ -26,7 +26,7 @@ _PHRASES = (
     (r",? ?or set grad_clip \(e\.g\. [\d.]+\)", ""),  # no control for it in the window
     (r"`?mlxstudio train --resume[^`;,)]*`?", "Resume run"),
     (r"`?mlxstudio [a-z-]+[^`;,)]*`?", "the app"),
-    (r"\s?\(?--[a-z][\w-]*(?: [A-Z_]+)?\)?", ""),
+    (r"(?:,? or)?\s?\(?--[a-z][\w-]*(?: [A-Z_]+)?\)?", ""),  # "…, or --flag" goes whole
 )
 _KEYS = re.compile(r"\b(" + "|".join(SETTING_LABELS) + r")\b")
 
