@@ -303,7 +303,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from mlxstudio.core.data.stats import token_stats
+    from mlxstudio.core.data.validate import token_stats
 
     options, inputs, valid = _options(args)
     out = _Printer(0)

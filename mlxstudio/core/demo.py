@@ -9,7 +9,8 @@ from mlxstudio.core.config import load_config
 from mlxstudio.core.generate import answer, load_for_inference
 from mlxstudio.core.models.demo import install_demo
 from mlxstudio.core.train.console import printer
-from mlxstudio.core.train.sft import RunResult, run_sft
+from mlxstudio.core.train.job import RunResult
+from mlxstudio.core.train.sft import run_sft
 
 DEMO_QUESTION = "What is the capital of Japan?"  # held out: in test.jsonl, not train.jsonl
 

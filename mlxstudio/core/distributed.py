@@ -363,7 +363,11 @@ def check_hosts(
         for name in ("python", "mlx", "mlx-lm", "mlxstudio"):
             theirs, mine = answer.get(name), ours.get(name)
             ok = theirs == mine
-            advice = f"{theirs}" if ok else f"{theirs} here, {mine} on this machine: install {mine}"
+            advice = (
+                f"{theirs}"
+                if ok
+                else f"{theirs} on {host.ssh}, {mine} here: install {mine} on {host.ssh}"
+            )
             report.checks.append((name, ok, advice))
         for ip, port, free in answer.get("ports", []):
             advice = "free" if free else "in use: stop what listens there or pick another port"

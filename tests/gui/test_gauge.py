@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from mlxstudio.core.config import RunConfig
-from mlxstudio.core.models.memory import ModelShape, TrainSettings, estimate, padded_length
+from mlxstudio.core.models.memory import ModelShape, TrainSettings, estimate
+from mlxstudio.core.train.batches import padded_length
 
 SMOL = {
     "model_type": "llama",
@@ -76,7 +77,7 @@ def test_demo_model_estimate_before_and_after_lengths():
     worst = estimate(shape, TrainSettings.from_run_config(cfg, compute_dtype="float32"), 25.3)
     assert worst.peak_gb > 25 and worst.verdict == "will not fit"
     rows = padded_length(100, cfg.max_seq_length)
-    assert rows == 128  # mlx-lm pads the batch to a multiple of 32
+    assert rows == 129  # mlx-lm pads the batch to one plus a multiple of 32
     s = TrainSettings.from_run_config(cfg, compute_dtype="float32")
     real = estimate(shape, TrainSettings(**{**s.__dict__, "max_seq_length": rows}), 25.3)
     assert real.peak_gb < 1.5 and real.verdict == "fits"

@@ -14,13 +14,15 @@ from mlxstudio.core.data.detect import (
 from mlxstudio.core.data.issues import Issue, Problem
 from mlxstudio.core.data.options import DataOptions, options_from_mlx_pretrain
 from mlxstudio.core.data.preview import PreviewRecord, preview, render_plain
-from mlxstudio.core.data.stats import StatsReport, TokenStats, summarize, token_stats
+from mlxstudio.core.data.stats import TokenStats, summarize
 from mlxstudio.core.data.validate import (
     Example,
     FileReport,
     Progress,
+    StatsReport,
     ValidationReport,
     scan,
+    token_stats,
     validate,
 )
 

@@ -69,10 +69,6 @@ class FileInfo:
     problem: Problem | None = None
 
 
-def format_names() -> list[str]:
-    return list(FORMATS)
-
-
 def make_format(name: str, options: DataOptions) -> Format:
     """The format called `name` (or an alias), set up with the options."""
     key = ALIASES.get(name.lower(), name.lower())

@@ -36,9 +36,6 @@ class DataOptions:
     def field(self, name: str) -> str:
         return self.fields.get(name, name)
 
-    def with_fields(self, **fields: str) -> DataOptions:
-        return replace(self, fields={**self.fields, **fields})
-
 
 def parse_field_mapping(items: list[str]) -> dict[str, str]:
     """`["prompt=question", "completion=answer"]` -> {"prompt": "question", ...}."""

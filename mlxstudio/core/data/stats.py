@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from mlxstudio.core.data.issues import Issue
-    from mlxstudio.core.data.options import DataOptions
-    from mlxstudio.core.data.validate import Progress, ValidationReport
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -76,36 +70,3 @@ def summarize(lengths: Sequence[int], max_seq_length: int = 2048, bins: int = 20
         tokens_cut=sum(over),
         histogram=[Bin(low + i * width, low + (i + 1) * width, c) for i, c in enumerate(counts)],
     )
-
-
-@dataclass
-class StatsReport:
-    total: TokenStats
-    files: dict[str, TokenStats]
-    validation: ValidationReport
-
-
-def token_stats(
-    inputs: Sequence[str | Path],
-    model: str | Path,
-    options: DataOptions | None = None,
-    *,
-    max_seq_length: int = 2048,
-    bins: int = 20,
-    on_issue: Callable[[Issue], None] | None = None,
-    progress: Callable[[Progress], None] | None = None,
-) -> StatsReport:
-    """Token counts of every record as `model`'s tokenizer and chat template make them."""
-    from mlxstudio.core.data.validate import validate
-
-    report = validate(
-        inputs,
-        options,
-        model=model,
-        max_seq_length=max_seq_length,
-        on_issue=on_issue,
-        progress=progress,
-        bins=bins,
-    )
-    assert report.tokens is not None
-    return StatsReport(report.tokens, report.token_files, report)

@@ -11,8 +11,7 @@ from mlxstudio.core.data.convert import ConvertResult, convert
 from mlxstudio.core.data.detect import FileInfo, describe_files
 from mlxstudio.core.data.options import DataOptions
 from mlxstudio.core.data.preview import PreviewRecord, preview
-from mlxstudio.core.data.stats import StatsReport, token_stats
-from mlxstudio.core.data.validate import ValidationReport, validate
+from mlxstudio.core.data.validate import StatsReport, ValidationReport, token_stats, validate
 
 Report = Callable[[float, str], None]
 PREVIEW_ROWS = 30

@@ -29,7 +29,17 @@ if TYPE_CHECKING:
     from mlxstudio.core.data.formats import Format
     from mlxstudio.core.data.tokens import TokenCounter
 
-__all__ = ["Issue", "Example", "FileReport", "Progress", "ValidationReport", "scan", "validate"]
+__all__ = [
+    "Issue",
+    "Example",
+    "FileReport",
+    "Progress",
+    "StatsReport",
+    "ValidationReport",
+    "scan",
+    "token_stats",
+    "validate",
+]
 
 PROGRESS_EVERY = 4096  # rows between progress callbacks: cheap enough, still ~10/s
 
@@ -389,3 +399,34 @@ def _length(
         )
         report.add(Issue.at(ex.file, ex.line, problem), on_issue)
     return n
+
+
+@dataclass
+class StatsReport:
+    total: TokenStats
+    files: dict[str, TokenStats]
+    validation: ValidationReport
+
+
+def token_stats(
+    inputs: Sequence[str | Path],
+    model: str | Path,
+    options: DataOptions | None = None,
+    *,
+    max_seq_length: int = 2048,
+    bins: int = 20,
+    on_issue: Callable[[Issue], None] | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> StatsReport:
+    """Token counts of every record as `model`'s tokenizer and chat template make them."""
+    report = validate(
+        inputs,
+        options,
+        model=model,
+        max_seq_length=max_seq_length,
+        on_issue=on_issue,
+        progress=progress,
+        bins=bins,
+    )
+    assert report.tokens is not None
+    return StatsReport(report.tokens, report.token_files, report)

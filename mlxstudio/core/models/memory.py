@@ -340,24 +340,9 @@ def _combined(shape: ModelShape, s: TrainSettings, target: float) -> list[str]:
     return ["together: " + ", ".join(steps)]
 
 
-BATCH_PAD = 32  # mlx-lm's iterate_batches pads each batch up to a multiple of this
-
-
-def padded_length(longest: int, max_seq_length: int) -> int:
-    """Tokens per row of the batch holding the longest example: mlx-lm pads batches to the
-    longest row rounded up to a multiple of 32, cut at max_seq_length."""
-    return min(BATCH_PAD * -(-max(1, longest) // BATCH_PAD), max_seq_length)
-
-
 def machine_memory_gb() -> float | None:
     """The memory training may use here: physical RAM (unified memory on a Mac)."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GB
     except (ValueError, OSError, AttributeError):
         return None
-
-
-def estimate_for_folder(
-    folder: Path, s: TrainSettings, available_gb: float | None = None
-) -> MemoryEstimate:
-    return estimate(ModelShape.from_folder(folder), s, available_gb)

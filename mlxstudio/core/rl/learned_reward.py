@@ -18,8 +18,8 @@ from pathlib import Path
 
 from mlxstudio.core import paths
 from mlxstudio.core.errors import UserError
-from mlxstudio.core.rl import reward_train as rt
-from mlxstudio.core.rl.rewards import RewardModel
+from mlxstudio.core.rl import reward_head as rt
+from mlxstudio.core.rl.reward_base import RewardModel
 
 
 def learned_run_dir(spec: str) -> Path:
@@ -50,7 +50,7 @@ class LearnedReward(RewardModel):
         from mlx_lm.tuner.utils import linear_to_lora_layers
         from mlx_lm.utils import load
 
-        from mlxstudio.core.train.sft import _prepare_model
+        from mlxstudio.core.train.trainable import prepare_model
 
         self.run_dir = Path(run_dir).expanduser().resolve()
         settings = _read_settings(self.run_dir)
@@ -62,7 +62,7 @@ class LearnedReward(RewardModel):
                 f"{self.run_dir}: its base model {base} is gone; the reward model needs it"
             )
         model, self.tokenizer = load(str(base))
-        model = _prepare_model(model, settings.get("compute_dtype", "auto"))
+        model = prepare_model(model, settings.get("compute_dtype", "auto"))
         model.freeze()
         kind = settings.get("fine_tune_type", "lora")
         if kind != "full":

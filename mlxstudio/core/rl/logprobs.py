@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PAD_TO = 16  # rows are padded to a multiple of this, bounding the shapes MLX sees
+from mlxstudio.core.train.batches import padded_length
 
 
 def encode_prompt(tokenizer, prompt: str) -> list[int]:
@@ -35,7 +35,7 @@ def collate(pairs: list[tuple[list[int], list[int]]], max_seq_length: int) -> tu
         prompt = prompt[-(max_seq_length - len(response)) :]
         rows.append((prompt, response))
     longest = max(len(p) + len(r) for p, r in rows)
-    width = PAD_TO * ((longest + PAD_TO - 1) // PAD_TO)
+    width = padded_length(longest, max_seq_length)
     tokens = np.zeros((len(rows), width), np.int32)
     mask = np.zeros((len(rows), width - 1), np.float32)
     for i, (prompt, response) in enumerate(rows):
@@ -56,11 +56,6 @@ def token_logprobs(model, tokens, temperature: float = 1.0):
     targets = tokens[:, 1:]
     picked = mx.take_along_axis(logits, targets[..., None], axis=-1).squeeze(-1)
     return picked - mx.logsumexp(logits, axis=-1)
-
-
-def sequence_logprobs(model, tokens, mask):
-    """Summed log-probability of each row's response: [B]."""
-    return (token_logprobs(model, tokens) * mask).sum(axis=1)
 
 
 def frozen_logprobs(model, tokens, temperature: float = 1.0):

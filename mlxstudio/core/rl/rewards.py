@@ -25,21 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlxstudio.core.errors import UserError
+from mlxstudio.core.rl.reward_base import RewardError, RewardModel
 
-
-class RewardError(UserError):
-    """The reward model failed or returned something unusable; the message has its traceback."""
-
-
-class RewardModel:
-    """Scores responses: one float per (prompt, response), higher is better."""
-
-    def compute_reward(self, prompts: list[str], responses: list[str]) -> list[float]:
-        raise NotImplementedError
-
-    @property
-    def name(self) -> str:
-        return type(self).__name__
+__all__ = ["RewardError", "RewardModel", "load_reward_model", "score"]
 
 
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|\d+")

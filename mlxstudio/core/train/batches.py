@@ -23,6 +23,12 @@ PAD_TO = 32  # mlx-lm pads rows to 1 + a multiple of 32, bounding the shapes com
 PACKABLE = ("llama", "mistral", "qwen2", "qwen3")
 
 
+def padded_length(longest: int, max_seq_length: int) -> int:
+    """Tokens per row of a batch whose longest row has `longest` tokens: mlx-lm's rule, one
+    plus a multiple of PAD_TO (the model reads all but the last), cut at max_seq_length."""
+    return min(1 + PAD_TO * ((max(1, longest) + PAD_TO - 1) // PAD_TO), max_seq_length)
+
+
 @dataclass
 class Position:
     epoch: int = 0
@@ -70,7 +76,7 @@ def _collate_packed(dataset, rows: list[list[int]], max_seq_length: int) -> tupl
 
     examples = [[dataset[i] for i in row] for row in rows]
     used = [sum(min(len(t), max_seq_length) for t, _ in row) for row in examples]
-    width = min(max_seq_length, 1 + PAD_TO * ((max(used) + PAD_TO - 1) // PAD_TO))
+    width = padded_length(max(used), max_seq_length)
     tokens = np.zeros((len(rows), width), np.int32)
     segments = np.zeros((len(rows), width), np.int32)
     weights = np.zeros((len(rows), width - 1), np.float32)

@@ -58,7 +58,7 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _save_tensors(path: Path, tensors: dict[str, Any]) -> None:
+def save_tensors(path: Path, tensors: dict[str, Any]) -> None:
     import mlx.core as mx
 
     mx.save_safetensors(str(path), tensors)
@@ -69,7 +69,7 @@ def write_adapters(run_dir: Path, weights: dict[str, Any]) -> Path:
     """Replace run_dir/adapters.safetensors atomically (readers never see half a file)."""
     out = run_dir / "adapters.safetensors"
     tmp = run_dir / ".adapters.tmp.safetensors"
-    _save_tensors(tmp, weights)
+    save_tensors(tmp, weights)
     os.replace(tmp, out)
     return out
 
@@ -94,7 +94,7 @@ def save_checkpoint(
         parts["gradients.safetensors"] = gradients
     hashes = {}
     for name, tensors in parts.items():
-        _save_tensors(tmp / name, tensors)
+        save_tensors(tmp / name, tensors)
         hashes[name] = _sha256(tmp / name)
     state = {**state, "step": step, "files": hashes}
     (tmp / STATE).write_text(json.dumps(state, indent=2), encoding="utf-8")

@@ -17,26 +17,20 @@ from __future__ import annotations
 
 import json
 import os
-import time
-import types
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
-
-import numpy as np
 
 from mlxstudio.core import runs
 from mlxstudio.core.config import RunConfig, dump_config
+from mlxstudio.core.distributed import World
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.train import events as ev
 from mlxstudio.core.train.batches import BatchPlan
-from mlxstudio.core.train.control import Control
 from mlxstudio.core.train.corpus import Corpus, Windows, corpus_files, prepare_corpus
-
-# The job wrapper (status, run.json, final event) is shared with fine-tuning.
-from mlxstudio.core.train.job import Failed, RunResult, open_run, restore, supervise
-from mlxstudio.core.train.loop import Diverged, Loop, is_out_of_memory
+from mlxstudio.core.train.job import RunResult, new_run_dir
+from mlxstudio.core.train.loop import Loop
+from mlxstudio.core.train.stage import Built, run_stage
 from mlxstudio.core.train.trainable import build_optimizer
 
 WEIGHTS = "model.safetensors"
@@ -118,125 +112,68 @@ def _text_sampler(model, run_dir: Path, cfg: RunConfig, emit) -> Callable[[int],
 
 
 # -- the job ------------------------------------------------------------------------------
-def _new_run(cfg: RunConfig) -> tuple[RunConfig, Path]:
-    corpus_files(cfg.data)  # a missing corpus fails before a run folder exists
-    if cfg.valid_data:
-        corpus_files(cfg.valid_data)
-    if not cfg.train:
-        raise UserError("config: stage pretrain trains; set 'train: true'")
-    if cfg.adapter_path:  # an explicit output folder, as mlx-lm's adapter_path
-        run_dir = Path(cfg.adapter_path).expanduser()
-        run_dir.mkdir(parents=True, exist_ok=True)
-        run_dir = run_dir.resolve()
-    else:
-        run_dir = runs.new_run_dir(cfg.name or f"pretrain-{time.strftime('%Y%m%d-%H%M%S')}")
+class Pretrain:
+    """Stage pretrain: a llama from `dimensions`, trained whole on text windows."""
 
-    def absolute(p: str | None) -> str | None:
-        return str(Path(p).expanduser().resolve()) if p and Path(p).expanduser().exists() else p
+    def new_run(self, cfg: RunConfig, writes: bool = True) -> tuple[RunConfig, Path]:
+        corpus_files(cfg.data)  # a missing corpus fails before a run folder exists
+        if cfg.valid_data:
+            corpus_files(cfg.valid_data)
+        if not cfg.train:
+            raise UserError("config: stage pretrain trains; set 'train: true'")
+        run_dir = new_run_dir(cfg, "pretrain")
 
-    cfg = replace(
-        cfg,
-        model=str(run_dir),
-        data=absolute(cfg.data),
-        valid_data=absolute(cfg.valid_data),
-        tokenizer=absolute(cfg.tokenizer),
-        adapter_path=str(run_dir),
-        fine_tune_type="full",  # every weight, embeddings included
-        num_layers=-1,
-    )
-    dump_config(cfg, run_dir / runs.CONFIG)
-    return cfg, run_dir
+        def absolute(p: str | None) -> str | None:
+            return str(Path(p).expanduser().resolve()) if p and Path(p).expanduser().exists() else p
 
-
-def run_pretrain(
-    cfg: RunConfig | None,
-    on_event: ev.EventSink | None = None,
-    log: Callable[[str], None] = print,
-    *,
-    events_stream: TextIO | None = None,
-    control: Control | None = None,
-    resume_dir: Path | None = None,
-) -> RunResult:
-    """Pretrain a llama from scratch on cfg.data (or continue the run in `resume_dir`);
-    the same contract as run_sft: events, exit statuses, SIGINT/SIGTERM stop cleanly."""
-    cfg, run_dir = open_run(cfg, resume_dir, events_stream, _new_run)
-    resuming = resume_dir is not None
-    return supervise(
-        run_dir,
-        cfg,
-        lambda emitter, control, box: _train(cfg, run_dir, emitter, control, log, box, resuming),
-        model=str(run_dir),
-        on_event=on_event,
-        events_stream=events_stream,
-        control=control,
-        log=log,
-    )
-
-
-def _train(
-    cfg: RunConfig,
-    run_dir: Path,
-    emitter: ev.Emitter,
-    control: Control,
-    log: Callable[[str], None],
-    box: types.SimpleNamespace,
-    resuming: bool,
-) -> str:
-    import mlx.core as mx
-    from mlx.utils import tree_flatten
-    from mlx_lm.models import llama
-
-    np.random.seed(cfg.seed)
-    mx.random.seed(cfg.seed)
-    corpus = prepare_corpus(cfg, run_dir, log)
-    config_file = run_dir / "config.json"
-    if resuming and config_file.is_file():
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    else:
-        config = model_config(cfg, corpus)
-        config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
-    model = llama.Model(llama.ModelArgs.from_dict(config))
-    if cfg.compute_dtype in ("float16", "bfloat16"):
-        model.set_dtype(getattr(mx, cfg.compute_dtype))
-    size = sum(v.size for _, v in tree_flatten(model.parameters()))
-    log(f"Model: llama, {size / 1e6:.2f}M parameters, vocabulary {config['vocab_size']}")
-    optimizer = build_optimizer(cfg)
-    loaded, grads = restore(run_dir, model, optimizer, box, emitter, log, resuming)
-    state = box.state
-    emitter.emit(
-        ev.Start(
-            run_dir=str(run_dir),
+        cfg = replace(
+            cfg,
             model=str(run_dir),
-            total_steps=cfg.iters,
-            fine_tune_type="full",
-            trainable_parameters=int(size),
-            resumed_from_step=state.step if loaded is not None else None,
+            data=absolute(cfg.data),
+            valid_data=absolute(cfg.valid_data),
+            tokenizer=absolute(cfg.tokenizer),
+            adapter_path=str(run_dir),
+            fine_tune_type="full",  # every weight, embeddings included
+            num_layers=-1,
         )
-    )
-    loop = PretrainLoop(
-        cfg=cfg,
-        model=model,
-        optimizer=optimizer,
-        plan=BatchPlan(Windows(corpus.train), cfg.batch_size, cfg.max_seq_length, cfg.seed),
-        valid_set=Windows(corpus.valid),
-        run_dir=run_dir,
-        emitter=emitter,
-        control=control,
-        state=state,
-        log=log,
-        sampler=_text_sampler(model, run_dir, cfg, emitter.emit),
-        grad_accum=grads,
-    )
-    try:
-        status = loop.run()
-    except Diverged as err:
-        raise Failed(str(err), "diverged", "diverged") from None
-    except (RuntimeError, MemoryError) as err:
-        if not is_out_of_memory(err):
-            raise
-        hint = "lower batch_size, max_seq_length or the dimensions, or set grad_checkpoint: true"
-        message = f"out of memory at step {state.step} ({err}): {hint}"
-        raise Failed(message, "out_of_memory", "failed") from None
-    if status == "stopped":
-        emitter.emit(ev.Stopped(step=state.step, message="stopped; checkpoint saved"))
-    return status
+        dump_config(cfg, run_dir / runs.CONFIG)
+        return cfg, run_dir
+
+    def build(
+        self, cfg: RunConfig, run_dir: Path, log: Callable[[str], None], resuming: bool, rank: World
+    ) -> Built:
+        import mlx.core as mx
+        from mlx.utils import tree_flatten
+        from mlx_lm.models import llama
+
+        corpus = prepare_corpus(cfg, run_dir, log)
+        config_file = run_dir / "config.json"
+        if resuming and config_file.is_file():
+            config = json.loads(config_file.read_text(encoding="utf-8"))
+        else:
+            config = model_config(cfg, corpus)
+            config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
+        model = llama.Model(llama.ModelArgs.from_dict(config))
+        if cfg.compute_dtype in ("float16", "bfloat16"):
+            model.set_dtype(getattr(mx, cfg.compute_dtype))
+        size = sum(v.size for _, v in tree_flatten(model.parameters()))
+        log(f"Model: llama, {size / 1e6:.2f}M parameters, vocabulary {config['vocab_size']}")
+        plan = BatchPlan(Windows(corpus.train), cfg.batch_size, cfg.max_seq_length, cfg.seed)
+        return Built(
+            model=model,
+            optimizer=build_optimizer(cfg),
+            trainable=size,
+            loop_class=PretrainLoop,
+            loop_args=dict(plan=plan, valid_set=Windows(corpus.valid)),
+            make_sampler=lambda emit: _text_sampler(model, run_dir, cfg, emit),
+            model_name=str(run_dir),
+            oom_hint=(
+                "lower batch_size, max_seq_length or the dimensions, or set grad_checkpoint: true"
+            ),
+        )
+
+
+def run_pretrain(cfg: RunConfig | None, *args, **kwargs) -> RunResult:
+    """Pretrain a llama from scratch on cfg.data (or continue the run in `resume_dir`);
+    the same contract as run_sft (see stage.run_stage)."""
+    return run_stage(Pretrain(), cfg, *args, **kwargs)

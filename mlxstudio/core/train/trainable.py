@@ -6,12 +6,52 @@ Thin on purpose: the layers, schedules and optimizers are mlx-lm's and MLX's.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+from mlxstudio.core import runs
 from mlxstudio.core.config import RunConfig
 from mlxstudio.core.errors import UserError
+from mlxstudio.core.platform import compute_dtype_name
 
 ADAPTER_CONFIG = "adapter_config.json"
+
+
+def prepare_model(model, dtype_setting: str):
+    """Cast to the compute dtype; on the CPU a float32 copy trains far faster than 4-bit.
+    'model' keeps the weights as they are (QLoRA on a quantized base)."""
+    import mlx.core as mx
+    from mlx_lm.utils import dequantize_model
+
+    name = compute_dtype_name() if dtype_setting == "auto" else dtype_setting
+    if name in (None, "model"):
+        return model
+    model = dequantize_model(model)
+    model.set_dtype(getattr(mx, name))
+    return model
+
+
+def load_base(cfg: RunConfig, log: Callable[[str], None]):
+    """(model, tokenizer) of cfg.model in the compute dtype, before anything is trainable."""
+    from mlx_lm.utils import load
+
+    log(f"Loading model {Path(cfg.model).name}")
+    model, tokenizer = load(cfg.model)
+    return prepare_model(model, cfg.compute_dtype), tokenizer
+
+
+def start_from_run(cfg: RunConfig) -> RunConfig:
+    """`model` may name a fine-tuning run: its base model, starting from its adapter and
+    settings (how preference, RL and reward stages follow an SFT run)."""
+    run = Path(cfg.model).expanduser()
+    if not runs.is_adapter_dir(run):
+        return cfg
+    settings = json.loads((run / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    keep = {k: settings[k] for k in ("fine_tune_type", "num_layers") if k in settings}
+    if settings.get("lora_parameters"):
+        keep["lora_parameters"] = settings["lora_parameters"]
+    return replace(cfg, model=settings["model"], resume_adapter_file=str(run), **keep)
 
 
 def check_full_on_quantized(cfg: RunConfig, model_path: Path) -> None:

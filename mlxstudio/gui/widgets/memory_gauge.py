@@ -24,8 +24,8 @@ from mlxstudio.core.models.memory import (
     TrainSettings,
     estimate,
     machine_memory_gb,
-    padded_length,
 )
+from mlxstudio.core.train.batches import padded_length
 from mlxstudio.gui.icons import level_colour
 from mlxstudio.gui.state import WizardState
 from mlxstudio.gui.style import set_message

@@ -11,7 +11,8 @@ from rl_helpers import ANIMALS, COLOURS, write_jsonl
 from mlxstudio.core import runs
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.rl.learned_reward import LearnedReward
-from mlxstudio.core.rl.reward_train import HEAD_FILE, REWARD_CONFIG, run_reward
+from mlxstudio.core.rl.reward_head import HEAD_FILE, REWARD_CONFIG
+from mlxstudio.core.rl.reward_train import run_reward
 from mlxstudio.core.rl.rewards import load_reward_model, score
 
 

@@ -20,7 +20,8 @@ from rl_helpers import rl_config
 
 from mlxstudio.core.rl.data import Pair
 from mlxstudio.core.rl.dpo import DPOTrainer, encode_pair, preference_loss
-from mlxstudio.core.rl.reward_train import RewardTrainer, attach_head, bradley_terry
+from mlxstudio.core.rl.reward_head import attach_head
+from mlxstudio.core.rl.reward_train import RewardTrainer, bradley_terry
 
 
 def neg_log_sigmoid(x):
