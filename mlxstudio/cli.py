@@ -11,6 +11,7 @@ from pathlib import Path
 from mlxstudio import __version__
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.platform import reexec_with_fast_blas
+from mlxstudio.core.runs import Status
 
 
 def _progress(message: str) -> None:
@@ -18,9 +19,9 @@ def _progress(message: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from mlxstudio.core.train import events
-    from mlxstudio.core.train.mlx_pretrain import load_run_config
-    from mlxstudio.core.train.mlx_pretrain_files import export_run_files
+    from mlxstudio.core import events
+    from mlxstudio.core.mlx_pretrain.configs import load_run_config
+    from mlxstudio.core.mlx_pretrain.files import export_run_files
     from mlxstudio.core.train.sft import run_sft
 
     if (args.hosts or args.local_ranks) and not _launched_by_mlx():
@@ -29,15 +30,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = None
     if args.config:
         try:  # ours, mlx-lm's lora_config.yaml, or an MLX-Pretrain config
-            cfg = load_run_config(args.config, args.pretrained_model, args.name, log=_progress)
+            cfg = load_run_config(
+                args.config, args.pretrained_model, args.name, _progress, args.reward_model
+            )
         except UserError as err:
             if stream is not None:
                 events.print_event(stream, events.Error(message=str(err), code="user_error"))
             raise
         if args.name:
             cfg.name = args.name
-        if args.reward_model:
-            cfg.reward_model = args.reward_model
     resume = Path(args.resume) if args.resume else None
     stage = cfg.stage if cfg is not None else _run_stage(resume)
     run = run_sft
@@ -60,7 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.first_val_loss is not None and result.last_val_loss is not None:
         val = f"; validation loss {result.first_val_loss:.3f} -> {result.last_val_loss:.3f}"
     print(f"Run {result.status} at step {result.step}: {result.run_dir}{val}", flush=True)
-    if result.status == "stopped":
+    if result.status == Status.STOPPED:
         print(f"Continue it with: mlxstudio train --resume {result.run_dir}", flush=True)
     return result.exit_code
 
@@ -74,7 +75,7 @@ def _launched_by_mlx() -> bool:
 def _train_distributed(args: argparse.Namespace) -> int:
     """Re-launch this command on every host through mlx.launch; relay rank 0's output."""
     from mlxstudio.core import distributed as dist
-    from mlxstudio.core.train import events
+    from mlxstudio.core import events
 
     hosts = ["127.0.0.1"] * (args.local_ranks or 0)
     backend = "ring"
@@ -84,7 +85,7 @@ def _train_distributed(args: argparse.Namespace) -> int:
     resume = Path(args.resume).expanduser().resolve() if args.resume else None
     stage = _run_stage(resume) if resume else None
     if args.config:  # read as the ranks will (ours, mlx-lm's or MLX-Pretrain's format)
-        from mlxstudio.core.train.mlx_pretrain import load_run_config
+        from mlxstudio.core.mlx_pretrain.configs import load_run_config
 
         quiet = lambda m: None  # noqa: E731 - the ranks log the conversion
         stage = load_run_config(args.config, args.pretrained_model, args.name, log=quiet).stage
@@ -107,7 +108,11 @@ def _train_distributed(args: argparse.Namespace) -> int:
     print(f"Launching {len(hosts)} ranks: {', '.join(hosts)}", flush=True)
     outcome = dist.supervise(cmd, forward_events=args.events)
     # a stop or divergence ends every rank with rank 0's `finished`: not a death
-    if outcome.dead_rank is not None and outcome.status not in ("completed", "stopped", "diverged"):
+    if outcome.dead_rank is not None and outcome.status not in (
+        Status.COMPLETED,
+        Status.STOPPED,
+        Status.DIVERGED,
+    ):
         where = f"--hosts {args.hosts}" if args.hosts else f"--local-ranks {args.local_ranks}"
         hint = f"mlxstudio train --resume {outcome.run_dir} {where}"
         message = dist.death_message(outcome, hosts, hint)
@@ -172,7 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iters", type=int, help="training steps (default: the demo config's)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("train", help="fine-tune a model from a YAML config, or resume a run")
+    p = sub.add_parser(
+        "train",
+        help="fine-tune a model from a YAML config, or resume a run",
+        epilog="Every config key, with its type, default and limits: mlxstudio config keys",
+    )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument(
         "config", nargs="?", help="YAML config (mlx-lm lora_config.yaml keys are accepted)"
@@ -196,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--reward_model",
         "--reward-model",
         metavar="SPEC",
-        help="RL reward: a built-in name or path/to/file.py[:ClassName] (overrides the config)",
+        help="RL reward: a built-in name, path/to/file.py[:ClassName] or a reward run "
+        "(learned:RUN); overrides the config's (MLX-Pretrain's flag)",
     )
     ranks = p.add_mutually_exclusive_group()
     ranks.add_argument(

@@ -113,6 +113,7 @@ def py2app_options(menubar_only: bool = False) -> dict:
             "jinja2",
             "yaml",
             "numpy",
+            "matplotlib",  # Save as image / `mlxstudio plot`: imported late; mpl-data fonts
         ],
         "includes": ["PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets"],
         "excludes": ["tkinter", "torch", "PyQt5", "PyQt6"],

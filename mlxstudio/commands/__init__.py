@@ -8,4 +8,7 @@ GROUPS: list[str] = [
     "mlxstudio.commands.serve",
     "mlxstudio.commands.models",
     "mlxstudio.commands.doctor",
+    "mlxstudio.commands.config",
+    "mlxstudio.commands.eval",
+    "mlxstudio.commands.plot",
 ]

@@ -1,4 +1,5 @@
-"""`mlxstudio doctor --hosts HOSTFILE`: can these hosts train together? (core.distributed)"""
+"""`mlxstudio doctor [--hosts HOSTFILE]`: where this machine trains (backend, device, dtype)
+and, with a hostfile, whether those hosts can train together (core.distributed)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,25 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "doctor", help="check the hosts of a distributed run: ssh, versions, ports"
+        "doctor",
+        help="say where this machine trains (backend, device, dtype); with --hosts, check the "
+        "hosts of a distributed run: ssh, versions, ports",
     )
     p.add_argument(
-        "--hosts", required=True, metavar="HOSTFILE", help="mlx.launch JSON hostfile to check"
+        "--hosts", metavar="HOSTFILE", help="mlx.launch JSON hostfile to check (optional)"
     )
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each host's ssh")
     p.set_defaults(func=cmd_doctor)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from mlxstudio.core.platform import backend
+
+    here = backend()
+    print(f"backend: {here.name}\ndevice: {here.device}", flush=True)
+    print(f"compute dtype: {here.dtype or 'model (the weights as stored; QLoRA on 4-bit)'}")
+    if not args.hosts:
+        return 0
     from mlxstudio.core.distributed import check_hosts, format_reports, read_hostfile
 
     hosts, _ = read_hostfile(Path(args.hosts))

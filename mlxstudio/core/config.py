@@ -2,25 +2,30 @@
 
 Accepts every key of mlx-lm's `lora_config.yaml` spelled as mlx-lm spells it (so an
 existing file works unchanged), plus a few of our own (`name`, `stage`, `compute_dtype`).
-Every problem is reported as one line: file:line, the key, what is wrong, what to do.
+Each field carries its help, limits and choices (`setting()`, core/settings.py); a key we
+cannot honour is refused with the reason. Every problem is reported as one line: file:line,
+the key, what is wrong, what to do.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mlxstudio.core.errors import UserError
-
-
-class ConfigError(UserError):
-    pass
+from mlxstudio.core.config_sections import Dimensions, LoraParameters, LrSchedule
+from mlxstudio.core.settings import (
+    ConfigError,
+    Setting,
+    check_value,
+    describe,
+    setting,
+    unknown_key,
+)
 
 
 class _Loader(yaml.SafeLoader):
@@ -41,175 +46,293 @@ _Loader.add_implicit_resolver(
 )
 
 STAGES = ("sft", "rl", "grpo", "dpo", "reward", "pretrain")
-PREFERENCE_LOSSES = ("sigmoid", "ipo", "orpo")
-FINE_TUNE_TYPES = ("lora", "dora", "full")
-OPTIMIZERS = ("adam", "adamw", "muon", "sgd", "adafactor")
-COMPUTE_DTYPES = ("auto", "model", "float32", "float16", "bfloat16")
-LORA_KEYS = {"rank": int, "scale": float, "dropout": float, "keys": list, "alpha": float}
-SCHEDULE_KEYS = {"name": str, "arguments": list, "warmup": int, "warmup_init": float}
-# stage pretrain: the llama model built from scratch (see core/train/pretrain.py)
-DIMENSION_KEYS = {
-    "hidden_size": int,
-    "intermediate_size": int,
-    "num_layers": int,
-    "num_attention_heads": int,
-    "num_kv_heads": int,
-    "head_dim": int,
-    "max_position_embeddings": int,
-    "rms_norm_eps": float,
-    "rope_theta": float,
-    "rope_traditional": bool,
-    "rope_scaling": dict,
-    "tie_word_embeddings": bool,
-    "attention_bias": bool,
-    "mlp_bias": bool,
-}
+TOKEN_STAGES = ("sft", "pretrain")  # the stages trained by core/train/loop.py
 
 
 @dataclass
 class RunConfig:
     """Settings of one run. Field names and defaults follow mlx_lm/lora.py's CONFIG_DEFAULTS."""
 
-    model: str = ""
-    train: bool = True
-    data: str = ""
-    fine_tune_type: str = "lora"
-    optimizer: str = "adam"
-    optimizer_config: dict = field(default_factory=dict)
-    seed: int = 0
-    num_layers: int = 16
-    batch_size: int = 4
-    iters: int = 1000
-    val_batches: int = 25
-    learning_rate: float = 1e-5
-    steps_per_report: int = 10
-    steps_per_eval: int = 200
-    resume_adapter_file: str | None = None
-    adapter_path: str | None = None
-    save_every: int = 100
-    test: bool = False
-    test_batches: int = 500
-    max_seq_length: int = 2048
-    grad_checkpoint: bool = False
-    grad_accumulation_steps: int = 1
-    clear_cache_threshold: int = 0
-    lr_schedule: dict | None = None
-    lora_parameters: dict = field(
-        default_factory=lambda: {"rank": 8, "dropout": 0.0, "scale": 20.0}
+    model: str = setting(
+        "", help="The model to fine-tune: an MLX model folder (stage pretrain builds its own)."
     )
-    mask_prompt: bool = False
-    report_to: str | None = None
-    project_name: str | None = None
-    trust_remote_code: bool = False
-    hf_dataset: Any = None
-    prompt_feature: str = "prompt"
-    completion_feature: str = "completion"
-    text_feature: str = "text"
-    chat_feature: str = "messages"
+    train: bool = setting(True, help="Train; false only measures the test split (test: true).")
+    data: str = setting(
+        "",
+        help="The dataset folder: train.jsonl, valid.jsonl (and test.jsonl for test). Stage "
+        "pretrain: text files or a folder of them. Hugging Face dataset names are not "
+        "downloaded: download the files into a folder first.",
+    )
+    fine_tune_type: str = setting(
+        "lora",
+        help="What is trained. LoRA trains small add-on matrices (fast, little memory). DoRA "
+        "is a LoRA variant that is often a bit better. Full changes every weight of the "
+        "chosen layers (needs far more memory).",
+        choices=("lora", "dora", "full"),
+    )
+    optimizer: str = setting(
+        "adam",
+        help="The algorithm that applies each update. Adam is a safe default.",
+        choices=("adam", "adamw", "muon", "sgd", "adafactor"),
+    )
+    optimizer_config: dict = setting(
+        factory=dict,
+        help="Extra arguments per optimizer, such as adamw: {weight_decay: 0.01}.",
+    )
+    seed: int = setting(0, help="Makes a run repeatable.", min=0)
+    num_layers: int = setting(
+        16,
+        help="How many of the model's last layers to adapt. -1 means all of them. More "
+        "layers learn more but use more memory.",
+        min=-1,
+    )
+    batch_size: int = setting(
+        4, help="Examples per step. Larger is smoother but needs more memory.", min=1
+    )
+    iters: int = setting(1000, help="How many training steps to run.", min=1)
+    val_batches: int = setting(
+        25, help="Batches measured at each validation; -1 measures the whole split.", min=-1
+    )
+    learning_rate: float = setting(
+        1e-5,
+        help="How big each training step is. Too high and the loss jumps around; too low "
+        "and nothing changes. 1e-5 to 2e-4 is typical for LoRA.",
+        above=0,
+    )
+    steps_per_report: int = setting(
+        10, help="Report the training loss every this many steps.", min=1
+    )
+    steps_per_eval: int = setting(
+        200, help="Measure the validation loss every this many steps.", min=1
+    )
+    resume_adapter_file: str | None = setting(
+        None, help="Start the adapter from an earlier adapters.safetensors."
+    )
+    adapter_path: str | None = setting(
+        None, help="The run folder to write; null: a folder under runs/ named after the run."
+    )
+    save_every: int = setting(100, help="Save a checkpoint every this many steps.", min=1)
+    test: bool = setting(False, help="After training, measure the loss on test.jsonl.")
+    test_batches: int = setting(
+        500, help="Batches of the test split measured; -1 measures all of it.", min=-1
+    )
+    max_seq_length: int = setting(
+        2048,
+        help="Longest example in tokens; longer ones are cut. Lower it to save memory.",
+        min=1,
+    )
+    grad_checkpoint: bool = setting(
+        False, help="Recompute activations instead of storing them: less memory, slower."
+    )
+    grad_accumulation_steps: int = setting(
+        1,
+        help="Add up the gradients of this many steps before updating: a bigger effective "
+        "batch without the memory.",
+        min=1,
+    )
+    clear_cache_threshold: float = setting(
+        0,
+        help="Free MLX's memory cache after a step when it holds more than this many bytes "
+        "(1e9 is 1 GB); 0: never (mlx-lm clears after every step at 0).",
+        min=0,
+        stages=TOKEN_STAGES,
+    )
+    lr_schedule: dict | None = setting(
+        None,
+        help="A learning-rate schedule (mlx-lm's); null: a constant learning_rate.",
+        keys=LrSchedule,
+    )
+    lora_parameters: dict = setting(
+        factory=lambda: {"rank": 8, "dropout": 0.0, "scale": 20.0},
+        help="The adapter's rank, scale, dropout and the layers it adapts.",
+        keys=LoraParameters,
+    )
+    mask_prompt: bool = setting(False, help="Learn only from the answers, not the questions.")
+    report_to: str | None = setting(
+        None,
+        help="mlx-lm's logging to TensorBoard or W&B.",
+        refused="TensorBoard and W&B logging are not built in yet (each run's metrics.jsonl "
+        "holds its losses); remove the key",
+    )
+    project_name: str | None = setting(
+        None,
+        help="mlx-lm's W&B project name.",
+        refused="it names the W&B project of report_to, and W&B logging is not built in "
+        "yet; remove the key",
+    )
+    trust_remote_code: bool = setting(
+        False,
+        help="mlx-lm's permission to run a model's own Python code.",
+        refused="MLX Studio trains the architectures mlx-lm implements and runs no code "
+        "shipped with a model; remove the key or set it to false",
+    )
+    hf_dataset: dict | list | None = setting(
+        None,
+        help="mlx-lm's Hugging Face dataset(s) to download and load.",
+        refused="Hugging Face datasets are not downloaded here; download the dataset's "
+        "files, save them as train.jsonl and valid.jsonl in a folder, set 'data:' to that "
+        "folder and remove the key",
+    )
+    prompt_feature: str = setting("prompt", help="The prompt field of prompt/completion data.")
+    completion_feature: str = setting(
+        "completion", help="The answer field of prompt/completion data."
+    )
+    text_feature: str = setting("text", help="The field of plain-text data.")
+    chat_feature: str = setting(
+        "messages", help="The field of chat data (a list of role/content messages)."
+    )
     # MLX Studio's own keys.
-    name: str | None = None
-    stage: str = "sft"
-    compute_dtype: str = "auto"
-    packing: bool = False  # several examples per row, each attending only to itself
-    keep_last_checkpoints: int = 3  # plus the best by validation loss; 0 keeps all
-    grad_clip: float | None = None  # clip the gradient's global norm to this
-    max_loss_ratio: float = 5.0  # stop when a report's loss exceeds this x the lowest; 0: off
-    sample_prompts: list | None = None  # answered and saved as `sample` events
-    sample_every: int = 0  # steps between samples; 0: at each validation
-    sample_max_tokens: int = 48
+    name: str | None = setting(
+        None, help="The run's name (its folder under runs/); null: the model's and the time."
+    )
+    stage: str = setting(
+        "sft",
+        help="What is trained: sft (fine-tuning), pretrain (a llama from scratch), dpo "
+        "(preference pairs), rl (offline PPO from scored answers), grpo (online RL with a "
+        "reward), reward (a reward model).",
+        choices=STAGES,
+    )
+    compute_dtype: str = setting(
+        "auto",
+        help="The precision training computes in: auto picks for this machine; model keeps "
+        "the weights as they are (QLoRA on a quantized model).",
+        choices=("auto", "model", "float32", "float16", "bfloat16"),
+    )
+    packing: bool = setting(
+        False, help="Several examples per row, each attending only to itself: less padding."
+    )
+    keep_last_checkpoints: int = setting(
+        3, help="Checkpoints kept, plus the best by validation loss; 0 keeps all.", min=0
+    )
+    grad_clip: float | None = setting(
+        None, help="Clip the gradient's global norm to this; null: no clipping.", above=0
+    )
+    max_loss_ratio: float = setting(
+        5.0, help="Stop when a report's loss exceeds this times the lowest; 0: off.", min=0
+    )
+    memory_guard: float = setting(
+        0.95,
+        help="Save a checkpoint and pause before a step that would take memory past this "
+        "share of the machine's RAM; 0: off.",
+        min=0,
+        max=1,
+    )
+    sample_prompts: list | None = setting(
+        None, help="Prompts answered during training, to watch the model change."
+    )
+    sample_every: int = setting(
+        0, help="Steps between answers to sample_prompts; 0: at each validation.", min=0
+    )
+    sample_max_tokens: int = setting(
+        48, help="Longest answer to a sample prompt, in tokens.", min=0
+    )
+    eval_after_run: bool | None = setting(
+        None,
+        help="Compare the base and the fine-tuned model on the test split when the run "
+        "ends; null: only when the split is small.",
+    )
     # Reinforcement learning (stages rl, grpo, dpo; see core/rl). MLX-Pretrain's rl keys first.
-    ppo_epochs: int = 2  # passes over each batch of rollouts
-    ppo_mini_batch_size: int | None = None  # responses per update in a step; None: all
-    kl_coef: float = 0.05  # weight of the KL penalty to the frozen reference policy
-    clip_range: float = 0.2  # PPO ratio clip
-    reward_field: str = "reward"
-    prompt_field: str = "instruction"  # falls back to "prompt" when absent
-    response_field: str = "response"  # falls back to "completion" when absent
-    chosen_field: str = "chosen"
-    rejected_field: str = "rejected"
-    reward_model: str | None = None  # built-in name, or path/to/file.py[:ClassName]
-    reward_kwargs: dict = field(default_factory=dict)  # passed to the reward model's class
-    beta: float = 0.1  # DPO temperature (ORPO: weight of the odds-ratio term)
-    preference_loss: str = "sigmoid"  # sigmoid (DPO) | ipo | orpo
-    group_size: int = 4  # GRPO: responses sampled per prompt
-    max_new_tokens: int = 64  # GRPO: longest sampled response
-    temperature: float = 1.0  # GRPO: sampling temperature
+    ppo_epochs: int = setting(2, help="Stage rl: passes over each batch of rollouts.", min=1)
+    ppo_mini_batch_size: int | None = setting(
+        None, help="Stage rl: responses per update in a step; null: all.", min=1
+    )
+    kl_coef: float = setting(
+        0.05, help="Weight of the KL penalty to the frozen starting policy.", min=0
+    )
+    clip_range: float = setting(0.2, help="PPO's ratio clip.", min=0)
+    reward_field: str = setting("reward", help="The reward field of scored (rl) data.")
+    prompt_field: str = setting(
+        "instruction", help="The prompt field of RL data; falls back to 'prompt'."
+    )
+    response_field: str = setting(
+        "response", help="The response field of RL data; falls back to 'completion'."
+    )
+    chosen_field: str = setting("chosen", help="The preferred answer's field of pairs.")
+    rejected_field: str = setting("rejected", help="The rejected answer's field of pairs.")
+    reward_model: str | None = setting(
+        None,
+        help="The reward: a built-in name, path/to/file.py[:ClassName], or learned:RUN_DIR "
+        "(a reward-stage run).",
+    )
+    reward_kwargs: dict = setting(factory=dict, help="Passed to the reward model's class.")
+    beta: float = setting(
+        0.1, help="DPO's temperature (ORPO: the weight of the odds-ratio term).", min=0
+    )
+    preference_loss: str = setting(
+        "sigmoid",
+        help="The preference loss: sigmoid (DPO), ipo or orpo.",
+        choices=("sigmoid", "ipo", "orpo"),
+    )
+    group_size: int = setting(4, help="GRPO: responses sampled per prompt.", min=1)
+    max_new_tokens: int = setting(64, help="GRPO: longest sampled response.", min=1)
+    temperature: float = setting(1.0, help="GRPO: sampling temperature.", min=0)
     # Pretraining from scratch (stage pretrain; `data` is text files or a folder of them).
-    dimensions: dict | None = None  # the llama to build: DIMENSION_KEYS
-    tokenizer: str | None = None  # an existing tokenizer/model folder; None: train one
-    vocab_size: int = 4096  # size of a tokenizer trained on the corpus (specials included)
-    valid_data: str | None = None  # held-out text; None: 1 window in 10 of the corpus
+    dimensions: dict | None = setting(
+        None, help="Stage pretrain: the llama to build.", keys=Dimensions
+    )
+    tokenizer: str | None = setting(
+        None, help="Stage pretrain: an existing tokenizer or model folder; null: train one."
+    )
+    vocab_size: int = setting(
+        4096,
+        help="Stage pretrain: size of a tokenizer trained on the corpus (specials included).",
+        min=1,
+    )
+    valid_data: str | None = setting(
+        None, help="Stage pretrain: held-out text; null: 1 window in 10 of the corpus."
+    )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
-# Keys mlx-lm accepts but that make no sense inside a config file; accepted and ignored.
-_IGNORED = {"config"}
+def settings() -> dict[str, Setting]:
+    """Every RunConfig key described (help, type, default, limits), in file order."""
+    return describe(RunConfig)
 
 
-def _type_name(kind: Any) -> str:
-    names = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
-    names.update({list: "a list", dict: "a mapping"})
-    return names.get(kind, str(kind))
+# Keys of mlx-lm's that are no setting here, described to be refused like one.
+NOT_A_KEY = {
+    "config": Setting(
+        name="config",
+        kinds=(str,),
+        optional=True,
+        default=None,
+        help="mlx-lm's command-line option naming the config file.",
+        refused="a config file cannot name another config; remove the key",
+    )
+}
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name
+_FILE_SUFFIXES = {".jsonl", ".json", ".txt", ".parquet", ".csv", ".md", ".gz"}
 
 
-def _expected(name: str) -> tuple[type, ...]:
-    annotation = str(_FIELDS[name].type)
-    kinds: list[type] = []
-    for token, kind in (("bool", bool), ("int", int), ("float", float), ("str", str)):
-        if re.search(rf"\b{token}\b", annotation):
-            kinds.append(kind)
-    if "dict" in annotation:
-        kinds.append(dict)
-    if re.search(r"\blist\b", annotation):
-        kinds.append(list)
-    if "Any" in annotation:
-        return ()
-    if float in kinds:
-        kinds.append(int)  # 1 is a fine learning rate
-    return tuple(kinds)
+def hub_dataset_problem(data: str) -> str | None:
+    """When `data` is no path here and reads as a Hugging Face dataset name (owner/name):
+    why it is refused and what to do. Asked where the data is opened, not when a config is
+    read: a relative folder may exist only where the run starts."""
+    if not _HUB_NAME.match(data) or Path(data).suffix.lower() in _FILE_SUFFIXES:
+        return None
+    if Path(data).expanduser().exists():
+        return None
+    return (
+        f"'data' is {data!r}: no such folder here, and Hugging Face datasets are not "
+        f"downloaded; download the dataset's files, save them as train.jsonl and valid.jsonl "
+        f"in a folder and set 'data:' to that folder"
+    )
 
 
-def _check_type(where: str, key: str, value: Any, kinds: tuple[type, ...]) -> Any:
-    if not kinds or value is None:
-        return value
-    ok = False if isinstance(value, bool) and bool not in kinds else isinstance(value, kinds)
-    if not ok:
-        raise ConfigError(
-            f"{where}: '{key}' must be {_type_name(kinds[0])}, got {value!r}; "
-            f"fix the value in the config"
+def _refusal(key: str, value: Any, spec: Setting, stage: str) -> str | None:
+    """Why a value that passes its checks is still refused, or None."""
+    if value == spec.default:
+        return None
+    if spec.refused:
+        return f"'{key}' is not supported: {spec.refused}"
+    if spec.stages and stage not in spec.stages:
+        return (
+            f"'{key}' is honoured only by stages {', '.join(spec.stages)}, not '{stage}'; "
+            f"remove the key"
         )
-    if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
-def _unknown(where: str, key: str, valid: list[str], section: str = "") -> ConfigError:
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    scope = f" in '{section}'" if section else ""
-    return ConfigError(f"{where}: unknown key '{key}'{scope}{hint}; remove or rename it")
-
-
-def _check_choice(where: str, key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{where}: '{key}' must be one of {', '.join(choices)}; got {value!r}")
-
-
-def _check_section(where: str, key: str, value: Any, spec: dict[str, type]) -> None:
-    if value is None:
-        return
-    for sub, sub_value in value.items():
-        if sub not in spec:
-            raise _unknown(where, sub, list(spec), section=key)
-        _check_type(
-            where,
-            f"{key}.{sub}",
-            sub_value,
-            (spec[sub], int) if spec[sub] is float else (spec[sub],),
-        )
+    return None
 
 
 def config_from_dict(
@@ -219,59 +342,23 @@ def config_from_dict(
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the config must be a mapping of key: value lines")
     lines = lines or {}
+    specs = settings()
     values: dict[str, Any] = {}
     for key, value in raw.items():
         where = f"{source}:{lines[key]}" if key in lines else source
-        if key in _IGNORED:
-            continue
-        if key not in _FIELDS:
-            raise _unknown(where, str(key), list(_FIELDS))
-        values[key] = _check_type(where, key, value, _expected(key))
-        if key == "lora_parameters":
-            _check_section(where, key, value, LORA_KEYS)
-        elif key == "lr_schedule":
-            _check_section(where, key, value, SCHEDULE_KEYS)
-        elif key == "dimensions":
-            _check_section(where, key, value, DIMENSION_KEYS)
-    cfg = RunConfig(**values)
-    for key, choices in (
-        ("fine_tune_type", FINE_TUNE_TYPES),
-        ("optimizer", OPTIMIZERS),
-        ("stage", STAGES),
-        ("compute_dtype", COMPUTE_DTYPES),
-        ("preference_loss", PREFERENCE_LOSSES),
-    ):
-        where = f"{source}:{lines[key]}" if key in lines else source
-        _check_choice(where, key, getattr(cfg, key), choices)
-    for key in (
-        "batch_size",
-        "iters",
-        "steps_per_report",
-        "steps_per_eval",
-        "save_every",
-        "grad_accumulation_steps",
-        "max_seq_length",
-        "ppo_epochs",
-        "group_size",
-        "max_new_tokens",
-    ):
-        if getattr(cfg, key) < 1:
+        if key in NOT_A_KEY:
+            if value is None:
+                continue  # said to be absent: nothing to refuse
+            raise ConfigError(f"{where}: '{key}' is not supported: {NOT_A_KEY[key].refused}")
+        if key not in specs:
+            raise unknown_key(where, str(key), list(specs))
+        values[key] = check_value(where, key, value, specs[key])
+    stage = values.get("stage", specs["stage"].default)
+    for key, value in values.items():
+        if problem := _refusal(key, value, specs[key], stage):
             where = f"{source}:{lines[key]}" if key in lines else source
-            raise ConfigError(f"{where}: '{key}' must be at least 1, got {getattr(cfg, key)}")
-    for key in (
-        "keep_last_checkpoints",
-        "sample_every",
-        "max_loss_ratio",
-        "sample_max_tokens",
-        "kl_coef",
-        "clip_range",
-        "beta",
-        "temperature",
-    ):
-        if getattr(cfg, key) < 0:
-            where = f"{source}:{lines[key]}" if key in lines else source
-            raise ConfigError(f"{where}: '{key}' must not be negative, got {getattr(cfg, key)}")
-    return cfg
+            raise ConfigError(f"{where}: {problem}")
+    return RunConfig(**values)
 
 
 def read_yaml(path: str | Path) -> tuple[Any, yaml.Node]:

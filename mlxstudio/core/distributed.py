@@ -160,8 +160,8 @@ def supervise(
 ) -> Outcome:
     """Run `cmd` (mlx.launch), relaying rank 0's output; stop/pause signals sent to this
     process go to the local ranks. Returns once every rank has ended."""
+    from mlxstudio.core.events import parse_line
     from mlxstudio.core.platform import with_fast_blas
-    from mlxstudio.core.train.events import parse_line
 
     out, err = out or sys.stdout, err or sys.stderr
     env = with_fast_blas(os.environ)

@@ -4,6 +4,7 @@ handles the architecture, a float16 GGUF with an Ollama Modelfile beside it.
 OUT/mlx/        the fused model (mlx_lm.load, `mlxstudio serve` and LM Studio read it)
 OUT/model.gguf  llama.cpp / Ollama weights (llama, mistral, mixtral only)
 OUT/Modelfile   `ollama create NAME -f OUT/Modelfile`
+OUT/README.md   the run's evaluation, base vs fine-tuned (when it has one)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlxstudio.core.errors import UserError
+from mlxstudio.core.eval.card import write_card_section
 from mlxstudio.core.fuse import fuse
 
 # The architectures mlx_lm.gguf.convert_to_gguf knows how to name and lay out.
@@ -61,6 +63,7 @@ def export(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out}: already exists and is not empty; choose another --out")
     result = ExportResult(mlx_dir=fuse(Path(run_dir), out / "mlx", base=base, progress=say))
+    write_card_section(out, Path(run_dir))  # OUT/README.md: base vs fine-tuned, if evaluated
     if not gguf:
         return result
     config = json.loads((result.mlx_dir / "config.json").read_text(encoding="utf-8"))

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlxstudio.core.errors import UserError
+from mlxstudio.core.eval.card import write_card_section
 from mlxstudio.core.models.local import resolve_model
 from mlxstudio.core.runs import is_adapter_dir
 from mlxstudio.core.train.sft import adapter_base_model
@@ -26,7 +27,7 @@ def fuse(
     from mlx_lm.utils import dequantize_model, load, save
 
     say = progress or (lambda _msg: None)
-    run_dir = Path(run_dir)
+    run_dir = given = Path(run_dir)
     if not is_adapter_dir(run_dir) and is_adapter_dir(run_dir / "adapters"):
         run_dir = run_dir / "adapters"  # the layout `mlxstudio serve --adapter` accepts too
     if not is_adapter_dir(run_dir):
@@ -53,6 +54,7 @@ def fuse(
     try:
         say(f"Writing fused model to {out}")
         save(tmp, str(model_path), model, tokenizer, config, donate_model=False)
+        write_card_section(tmp, given)  # the run's evaluation, base vs fine-tuned
         if out.exists():
             out.rmdir()
         tmp.rename(out)

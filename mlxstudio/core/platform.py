@@ -1,9 +1,12 @@
-"""Per-platform choices: which BLAS MLX's CPU backend uses, and the dtype to compute in.
+"""Per-machine choices: which BLAS MLX's CPU backend uses, and the dtype to compute in.
 
-On Linux, MLX's CPU wheel bundles a reference BLAS about 40x slower than OpenBLAS for
-fp32 matmuls, and fp16/bf16/quantized matmuls are slow on the CPU: so we preload
-Debian's OpenBLAS (it must be in LD_PRELOAD before the process starts) and train in
-float32. On macOS MLX uses Metal and the model's own dtype.
+The dtype follows the device MLX computes on, not the operating system: on a GPU (Metal
+on a Mac, CUDA on Linux with `mlx[cuda13]`) training, generation and serving keep the
+model's own dtype (bfloat16/float16, and a quantized base trains as QLoRA). On MLX's CPU
+backend fp16/bf16/quantized matmuls are slow, so everything computes in float32; and on
+Linux the CPU wheel bundles a reference BLAS about 40x slower than OpenBLAS for fp32
+matmuls, so we preload Debian's OpenBLAS (it must be in LD_PRELOAD before the process
+starts).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import glob
 import os
 import sys
+from dataclasses import dataclass
 
 _OPENBLAS_GLOB = "/usr/lib/*-linux-gnu/openblas-pthread/libblas.so.3"
 _REEXEC_MARK = "MLXSTUDIO_BLAS_CHECKED"
@@ -46,6 +50,47 @@ def reexec_with_fast_blas(argv: list[str]) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Backend:
+    """Where MLX computes here: 'metal', 'cuda' or 'cpu', the device's name, and the
+    dtype training computes in (None: the model's own)."""
+
+    name: str
+    device: str
+    dtype: str | None
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.name != "cpu"
+
+    def describe(self) -> str:
+        dtype = self.dtype or "the model's own (bfloat16/float16; 4-bit bases as QLoRA)"
+        return f"backend {self.name}, device {self.device}, compute dtype {dtype}"
+
+
+def backend() -> Backend:
+    """The one place that decides the backend and the compute dtype (from MLX's default
+    device; MLX picks the GPU when its Metal or CUDA backend is present)."""
+    import mlx.core as mx
+
+    on_gpu = mx.default_device().type == mx.DeviceType.gpu
+    cuda = getattr(mx, "cuda", None)
+    if not on_gpu:
+        name = "cpu"
+    elif mx.metal.is_available():
+        name = "metal"
+    elif cuda is not None and cuda.is_available():
+        name = "cuda"
+    else:
+        name = "gpu"
+    try:
+        device = str(mx.device_info().get("device_name") or name)
+    except (RuntimeError, AttributeError):
+        device = name
+    return Backend(name=name, device=device, dtype=None if on_gpu else "float32")
+
+
 def compute_dtype_name() -> str | None:
-    """'float32' where half and quantized matmuls are slow (CPU backend); None = keep model's."""
-    return None if sys.platform == "darwin" else "float32"
+    """'float32' on the CPU backend (half and quantized matmuls are slow there); None on a
+    GPU: keep the model's dtype, and train a quantized base as QLoRA."""
+    return backend().dtype

@@ -3,7 +3,7 @@
 runs/<name>/
   config.yaml          the resolved RunConfig
   run.json             metadata: status, model, data, start/end times, final losses
-  metrics.jsonl        one event per line (see core/train/events.py for the kinds)
+  metrics.jsonl        one event per line (see core/events.py for the kinds)
   adapters.safetensors + adapter_config.json, NNNNNNN_adapters.safetensors checkpoints
                        (mlx-lm's adapter layout, so `mlx_lm generate --adapter-path` works)
   checkpoints/NNNNNNN/ resumable checkpoints: adapters, optimizer state, data position
@@ -21,6 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from mlxstudio.core import paths
+
+
+class Status:
+    """How a run stands: run.json's "status" and the `finished` event's, spelled once."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"  # every step done; only more `iters` goes on
+    STOPPED = "stopped"  # asked to stop (or interrupted): resumable from its checkpoint
+    FAILED = "failed"  # out of memory, the user's code, a crash: resumable once fixed
+    DIVERGED = "diverged"  # the loss became NaN or exploded: change a setting first
+    ENDED = (COMPLETED, STOPPED, FAILED, DIVERGED)
+
 
 METRICS = "metrics.jsonl"
 META = "run.json"

@@ -1,14 +1,13 @@
 """Supervise one `mlxstudio` child process from a QThread and re-emit its events as signals.
 
 A crash in MLX (out of memory aborts the process) must not take the window down, so every
-job is a child process. It prints `@event {json}` lines (see core/train/events.py); other
+job is a child process. It prints `@event {json}` lines (see core/events.py); other
 lines are log text. Stop/pause/continue are signals to the child, which handles them
 between steps and reports them as events.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,9 +17,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
+from mlxstudio.core.events import parse_line
 from mlxstudio.core.platform import with_fast_blas
-
-EVENT_PREFIX = "@event "
 
 
 def mlxstudio_command(*args: str) -> list[str]:
@@ -72,12 +70,8 @@ class JobThread(QThread):
         self.ended.emit(code, self._last_error)
 
     def _handle(self, line: str) -> None:
-        if line.startswith(EVENT_PREFIX):
-            try:
-                record = json.loads(line[len(EVENT_PREFIX) :])
-            except json.JSONDecodeError:
-                self.log.emit(line)
-                return
+        record = parse_line(line)
+        if record is not None:
             if record.get("event") == "error":
                 self._last_error = str(record.get("message", ""))
             self.event.emit(record)

@@ -160,11 +160,15 @@ class MainWindow(QMainWindow):
         self.history.start_requested.connect(lambda: self.go("goal"))
         self.tray.stop_requested.connect(self.train_page.stop)
         self.tray.show_requested.connect(self.bring_to_front)
+        self.tray.open_run.connect(self.open_notice_run)
+        self.train_page.notice.connect(self.tray.notify)
         self.train_page.status.connect(self.tray.update)
         self.train_page.status.connect(self._training_status)
         self.train_page.goal_requested.connect(lambda: self.go("goal"))
         self.train_page.run_ended.connect(self._run_ended)
         self.state.changed.connect(self._refresh_footer)
+        for page in self.pages:
+            page.problems_changed.connect(self._refresh_footer)
 
     def _menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -217,11 +221,12 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self)
-        dialog.accepted.connect(self._settings_changed)
+        dialog.accepted.connect(self.apply_settings)
         dialog.open()
         return dialog
 
-    def _settings_changed(self) -> None:
+    def apply_settings(self) -> None:
+        """The app's settings were saved: the pages show the folders and port they name."""
         self.model_page.refresh()
         self.history.refresh()
         self.serve_page.port.setValue(default_port())
@@ -337,8 +342,12 @@ class MainWindow(QMainWindow):
         self.history.set_active_run(self.state.run_dir if running else None)
 
     def _run_ended(self, run: str, message: str) -> None:
-        self.tray.notify("Training finished", message)
-        self.history.refresh()
+        self.history.refresh()  # the page sent the notification, with the run's figures
+
+    def open_notice_run(self, run_dir: Path) -> None:
+        """A notification was clicked: the window, on the Training page, with that run."""
+        self.bring_to_front()
+        self.open_run(Path(run_dir))
 
     # ---- lifetime: closing the window keeps a running job going in the menu bar
     def bring_to_front(self) -> None:

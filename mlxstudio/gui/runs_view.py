@@ -29,7 +29,9 @@ from PySide6.QtWidgets import (
 
 from mlxstudio.core import paths, runs
 from mlxstudio.engine.job import JobThread, mlxstudio_command
+from mlxstudio.gui.eval_view import attach_to_history
 from mlxstudio.gui.icons import icon
+from mlxstudio.gui.save_curves import attach_save_image
 from mlxstudio.gui.style import set_message
 from mlxstudio.gui.widgets.empty_state import empty_state
 from mlxstudio.gui.widgets.run_compare import CompareDialog
@@ -227,6 +229,8 @@ class RunHistory(QWidget):
         self.table.cellDoubleClicked.connect(lambda row, _col: self._open_selected())
         self.table.itemSelectionChanged.connect(self._update_actions)
         self.table.customContextMenuRequested.connect(self._context_menu)
+        self.evaluate_action = attach_to_history(self)  # Evaluate: gui/eval_view.py
+        self.save_image_action = attach_save_image(self)  # Save as image: gui/save_curves.py
         self.refresh()
 
     def _empty_state(self) -> QWidget:

@@ -11,9 +11,17 @@ from mlxstudio.core.config import RunConfig
 
 
 class WizardState(QObject):
-    """Shared by all pages; pages write their part and listen to `changed`."""
+    """Shared by all pages; pages write their part through the setters and listen to the
+    signal of what they depend on. Every setter emits its own signal, then `changed`, for
+    what depends on everything (the window's step marks and Next)."""
 
-    changed = Signal()
+    goal_changed = Signal()  # goal (the Goal page's choice)
+    data_changed = Signal()  # data_dir and config.data
+    model_changed = Signal()  # model_path and config.model
+    lengths_changed = Signal()  # longest_example
+    settings_changed = Signal()  # the rest of config: method, LoRA, training options
+    run_changed = Signal()  # run_dir
+    changed = Signal()  # after any of the above
 
     def __init__(self) -> None:
         super().__init__()
@@ -29,7 +37,7 @@ class WizardState(QObject):
     def set_goal(self, key: str) -> None:
         if key != self.goal:
             self.goal = key
-            self.changed.emit()
+            self._emit(self.goal_changed)
 
     def set_data(self, folder: Path | None, keep_lengths: bool = False) -> None:
         """The prepared dataset folder; `keep_lengths` when it holds the same records whose
@@ -38,21 +46,30 @@ class WizardState(QObject):
         if not keep_lengths:
             self.longest_example = None
         self.config = replace(self.config, data=str(folder) if folder else "")
-        self.changed.emit()
+        self._emit(self.data_changed)
 
     def set_model(self, path: Path | None) -> None:
         self.model_path = path
         self.config = replace(self.config, model=str(path) if path else "")
-        self.changed.emit()
+        self._emit(self.model_changed)
 
     def set_longest_example(self, tokens: int | None) -> None:
         self.longest_example = tokens
-        self.changed.emit()
+        self._emit(self.lengths_changed)
 
     def update_config(self, **values) -> None:
         self.config = replace(self.config, **values)
-        self.changed.emit()
+        self._emit(self.settings_changed)
+
+    def replace_config(self, config: RunConfig) -> None:
+        """A whole config at once (imported settings)."""
+        self.config = config
+        self._emit(self.settings_changed)
 
     def set_run(self, run_dir: Path | None) -> None:
         self.run_dir = run_dir
+        self._emit(self.run_changed)
+
+    def _emit(self, signal) -> None:
+        signal.emit()
         self.changed.emit()

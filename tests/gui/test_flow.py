@@ -50,7 +50,7 @@ def test_train_stop_serve_chat(window, qtbot, chat_data, installed_tiny):
     assert "stopped" in train.summary.text()
     assert window.state.run_dir is not None and window.state.run_dir.name == "gui-run"
     assert (window.state.run_dir / "adapters.safetensors").is_file()
-    assert window.tray.last_notice.startswith("Training finished")
+    assert window.tray.last_notice.startswith("Training stopped: gui-run: ")
     assert train.progress.outcome() == "stopped"  # a grey bar, neither accent nor red
     log = train.log.toPlainText()
     assert "mlxstudio " not in log and "--resume" not in log, log[-1000:]

@@ -32,9 +32,9 @@ def test_settings_menu_updates_the_pages(window, monkeypatch, tmp_path, installe
     dialog = window.open_settings()
     assert dialog.isVisible()
     monkeypatch.setenv(paths.ENV_MODELS, str(tmp_path / "empty-models"))
-    window._settings_changed()
+    window.apply_settings()
     assert window.model_page.table.rowCount() == 0
     monkeypatch.delenv(paths.ENV_MODELS)
-    window._settings_changed()
+    window.apply_settings()
     assert window.model_page.table.rowCount() == 1
     dialog.reject()

@@ -1,11 +1,18 @@
 """Download a model repository from the Hugging Face hub (or anything speaking its file API).
 
-Plain HTTP rather than huggingface_hub's snapshot_download, because the app needs what that
-does not give: byte progress across the whole repo, cancel between any two chunks, and a
-clear message for each failure. The two endpoints used:
+Plain HTTP rather than huggingface_hub's snapshot_download / HfApi.model_info, because the
+app needs what those do not give: byte progress across the whole repo, cancel between any
+two chunks, a clear message for each failure, and calls that work while HF_HUB_OFFLINE=1
+(which `mlxstudio` sets so that nothing else reaches the hub unasked). The two endpoints
+used, as huggingface_hub calls them (model_info(files_metadata=True), hf_hub_download):
 
-    GET {endpoint}/api/models/{repo}/revision/{revision}  -> {"sha": ..., "siblings": [...]}
+    GET {endpoint}/api/models/{repo}/revision/{revision}?blobs=true
+        -> {"sha": ..., "siblings": [{"rfilename", "size", "lfs": {"sha256", "size"}}]}
     GET {endpoint}/{repo}/resolve/{sha}/{file}             (Range: bytes=N- to resume)
+
+Without blobs=true the hub lists names only: no sizes (so no progress and no truncation
+check) and no checksums. Each LFS file (the weights) is checked against its sha256 as it
+arrives; a file that does not match is discarded and fetched once more from the start.
 
 HF_ENDPOINT points it elsewhere (a mirror, or the tests' local server); HF_TOKEN is sent if
 set. Files land in a hidden `.NAME.download` folder beside the target: a cancelled or
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import hashlib
 import http.client
 import json
 import os
@@ -47,6 +55,7 @@ class Cancelled(UserError):
 class RepoFile:
     name: str
     size: int | None
+    sha256: str | None = None  # LFS files: the content's sha256, as the hub lists it
 
 
 def endpoint() -> str:
@@ -89,13 +98,16 @@ def repo_files(repo: str, revision: str = "main") -> tuple[str, list[RepoFile]]:
     if repo.count("/") != 1 or any(not part for part in repo.split("/")):
         raise UserError(f"'{repo}': a hub repo is named 'owner/name'")
     quoted = urllib.parse.quote(repo, safe="/")
-    url = f"{endpoint()}/api/models/{quoted}/revision/{urllib.parse.quote(revision)}"
+    url = f"{endpoint()}/api/models/{quoted}/revision/{urllib.parse.quote(revision)}?blobs=true"
     with _open(url, repo) as resp:
         try:
             info = json.loads(resp.read())
         except ValueError:
             raise UserError(f"{endpoint()} did not answer like a model hub for {repo}") from None
-    files = [RepoFile(s["rfilename"], s.get("size")) for s in info.get("siblings", [])]
+    files = [
+        RepoFile(s["rfilename"], s.get("size"), (s.get("lfs") or {}).get("sha256"))
+        for s in info.get("siblings", [])
+    ]
     return str(info.get("sha") or revision), files
 
 
@@ -120,8 +132,10 @@ def download(
     progress: Progress | None = None,
     cancelled: Callable[[], bool] | None = None,
     overwrite: bool = False,
+    log: Callable[[str], None] = print,
 ) -> Path:
-    """Fetch `repo` into the model folder `out` (default: the app's model folder)."""
+    """Fetch `repo` into the model folder `out` (default: the app's model folder); `log`
+    hears of a file fetched again after failing its checksum."""
     out = Path(out).expanduser() if out else default_target(repo)
     if out.exists() and not overwrite:
         if (out / "config.json").is_file():
@@ -137,7 +151,17 @@ def download(
     done = [sum(_have(stage, f) for f in files)]
     try:
         for f in files:
-            _fetch(repo, sha, f, stage, done, total, progress, cancelled)
+            args = (repo, sha, f, stage, done, total, progress, cancelled)
+            try:
+                _fetch(*args)
+            except Corrupt as err:  # a damaged partial file, or bytes damaged on the way
+                log(f"{err}; downloading it again")
+                _fetch(*args)
+    except Corrupt as err:
+        raise UserError(
+            f"{err} twice: the copy on {endpoint()} or the connection is damaging it. "
+            "Try again later, or from another network"
+        ) from None
     except KeyboardInterrupt:  # Cancel in the GUI interrupts the child process
         kept = sum(p.stat().st_size for p in stage.rglob("*") if p.is_file())
         raise Cancelled(
@@ -166,6 +190,19 @@ def _have(stage: Path, f: RepoFile) -> int:
     return part.stat().st_size if part.is_file() else 0
 
 
+class Corrupt(UserError):
+    """A file's content does not match the sha256 the hub lists for it."""
+
+
+def _sha256(path: Path):  # -> hashlib._Hash (private type)
+    digest = hashlib.sha256()
+    if path.is_file():
+        with path.open("rb") as fh:
+            while block := fh.read(CHUNK):
+                digest.update(block)
+    return digest
+
+
 def _fetch(
     repo: str,
     sha: str,
@@ -178,16 +215,22 @@ def _fetch(
 ) -> None:
     dest = stage / f.name
     if dest.is_file() and (f.size is None or dest.stat().st_size == f.size):
-        return
+        return  # checked before it was renamed into place
     part = stage / f"{f.name}.part"
     part.parent.mkdir(parents=True, exist_ok=True)
     have = part.stat().st_size if part.is_file() else 0
+    if f.size is not None and have > f.size:  # not this file's start: begin again
+        part.unlink()
+        done[0] -= have
+        have = 0
+    digest = _sha256(part) if f.sha256 and have else hashlib.sha256()
     quoted = urllib.parse.quote(f"{repo}/resolve/{sha}/{f.name}", safe="/")
     headers = {"Range": f"bytes={have}-"} if have else {}
     with _open(f"{endpoint()}/{quoted}", repo, headers) as resp:
         if have and resp.status != 206:  # the server ignored the range: start this file over
             done[0] -= have
             have = 0
+            digest = hashlib.sha256()
         with part.open("ab" if have else "wb") as fh:
             while True:
                 if cancelled and cancelled():
@@ -202,12 +245,21 @@ def _fetch(
                 if not chunk:
                     break
                 fh.write(chunk)
+                digest.update(chunk)
                 done[0] += len(chunk)
                 if progress:
                     progress(done[0], total, f.name)
-    if f.size is not None and part.stat().st_size != f.size:
+    size = part.stat().st_size
+    if f.size is not None and size < f.size:
         raise UserError(
-            f"{f.name}: the connection ended early ({part.stat().st_size} of {f.size} bytes); "
+            f"{f.name}: the connection ended early ({size} of {f.size} bytes); "
             "run the download again to resume"
+        )
+    if f.sha256 and digest.hexdigest() != f.sha256:
+        part.unlink()
+        done[0] -= size
+        raise Corrupt(
+            f"{f.name}: the downloaded file does not match the hub's checksum (sha256 "
+            f"{digest.hexdigest()[:12]}… instead of {f.sha256[:12]}…), so it was discarded"
         )
     part.rename(dest)

@@ -135,16 +135,26 @@ class TrainSettings:
     grad_accumulation_steps: int = 1
     quantize_bits: int | None = None  # train on a base quantized to this (None: as stored)
     compute_dtype: str | None = None  # 'float32' casts everything; None keeps the weights
+    packing: bool = False  # packed rows are max_seq_length long whatever the examples
+    longest_example: int | None = None  # tokens of the data's longest example, when known
+    # CUDA: attention's backward pass is fused (no scores kept); Metal and CPU keep them.
+    fused_attention: bool = False
 
     @classmethod
-    def from_run_config(cls, cfg, compute_dtype: str | None = None) -> TrainSettings:
-        """From a RunConfig; compute_dtype resolves 'auto' to this platform's choice."""
-        from mlxstudio.core.platform import compute_dtype_name
+    def from_run_config(
+        cls, cfg, compute_dtype: str | None = None, longest_example: int | None = None
+    ) -> TrainSettings:
+        """From a RunConfig; compute_dtype resolves 'auto' to this machine's choice."""
+        from mlxstudio.core.platform import backend
 
+        here = backend()
         dtype = cfg.compute_dtype
         if dtype == "auto":
-            dtype = compute_dtype if compute_dtype is not None else compute_dtype_name()
+            dtype = compute_dtype if compute_dtype is not None else here.dtype
         return cls(
+            packing=bool(getattr(cfg, "packing", False)),
+            longest_example=longest_example,
+            fused_attention=here.name == "cuda",
             fine_tune_type=cfg.fine_tune_type,
             rank=int(cfg.lora_parameters.get("rank", 8)),
             num_layers=cfg.num_layers,
@@ -220,6 +230,16 @@ def trainable_params(shape: ModelShape, s: TrainSettings) -> int:
     return layers * per_layer
 
 
+def row_tokens(s: TrainSettings) -> int:
+    """Positions per row of the largest batch: max_seq_length, or, for unpacked rows of
+    known data, the longest example padded as the batches are (1 + a multiple of 32; of
+    128 where attention's backward pass is fused)."""
+    if s.packing or not s.longest_example:
+        return s.max_seq_length
+    multiple = 128 if s.fused_attention else 32
+    return min(multiple * -(-s.longest_example // multiple), s.max_seq_length)
+
+
 def estimate(
     shape: ModelShape, s: TrainSettings, available_gb: float | None = None
 ) -> MemoryEstimate:
@@ -247,12 +267,10 @@ def estimate(
         trainable = n_train * 4 * (3 + states)
 
     abytes = DTYPE_BYTES[compute or shape.dtype]
-    tokens = s.batch_size * s.max_seq_length
-    per_token = (
-        ACT_HIDDEN * shape.hidden
-        + ACT_MLP * shape.intermediate
-        + ACT_SCORES * shape.heads * s.max_seq_length
-    ) * abytes
+    row = row_tokens(s)
+    tokens = s.batch_size * row
+    scores = 0.0 if s.fused_attention else ACT_SCORES * shape.heads * row
+    per_token = (ACT_HIDDEN * shape.hidden + ACT_MLP * shape.intermediate + scores) * abytes
     if s.fine_tune_type != "full" and abytes < 4:
         # x @ lora_a promotes a half-precision input to float32 (the LoRA matrices are fp32),
         # and that copy is kept for lora_a's gradient: one per adapted linear's input.

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlxstudio.core.config import RunConfig
+from mlxstudio.core.config import RunConfig, hub_dataset_problem
 from mlxstudio.core.errors import UserError
 
 LOGPROBS_FIELD = "logprobs"  # optional: the generating policy's log-prob of each response token
@@ -42,6 +42,8 @@ def data_files(data: str) -> tuple[Path, Path | None]:
             raise UserError(f"{path}: no train.jsonl; put the training records there")
         valid = path / "valid.jsonl"
         return train, valid if valid.is_file() else None
+    if hub := hub_dataset_problem(data):
+        raise UserError(f"config: {hub}")
     raise UserError(f"{data}: data not found (a folder with train.jsonl, or a .jsonl file)")
 
 

@@ -11,6 +11,7 @@ beta x -log sigmoid(log odds-ratio of the two), odds from mean token log-probs.
 
 from __future__ import annotations
 
+from mlxstudio.core import events as ev
 from mlxstudio.core.config import RunConfig
 from mlxstudio.core.rl.data import Pair
 from mlxstudio.core.rl.logprobs import (
@@ -22,7 +23,6 @@ from mlxstudio.core.rl.logprobs import (
 )
 from mlxstudio.core.rl.reference import Reference
 from mlxstudio.core.rl.update import make_update
-from mlxstudio.core.train import events as ev
 
 
 def preference_loss(kind: str, beta: float, pol, ref, lengths):

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from mlxstudio.core import events as ev
 from mlxstudio.core.config import RunConfig
 from mlxstudio.core.rl.logprobs import collate, encode_prompt, frozen_logprobs
 from mlxstudio.core.rl.ppo import PolicyUpdater
 from mlxstudio.core.rl.rewards import RewardModel, score
-from mlxstudio.core.train import events as ev
 
 EPS = 1e-4
 

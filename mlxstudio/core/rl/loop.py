@@ -11,8 +11,9 @@ from typing import Protocol
 
 import numpy as np
 
+from mlxstudio.core import events as ev
 from mlxstudio.core.errors import UserError
-from mlxstudio.core.train import events as ev
+from mlxstudio.core.runs import Status
 from mlxstudio.core.train.batches import Position
 from mlxstudio.core.train.loop import Loop, rng_seed
 
@@ -101,8 +102,8 @@ class RLLoop(Loop):
         if s.step < cfg.iters:
             if s.last_saved != s.step:
                 self.save(None)
-            return "stopped"
-        return "completed"
+            return Status.STOPPED
+        return Status.COMPLETED
 
     def _report(self, window: dict[str, float], steps: int, seconds: float) -> None:
         import mlx.core as mx

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from mlxstudio.core import events as ev
 from mlxstudio.core.config import RunConfig
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.rl.data import Scored
@@ -32,7 +33,6 @@ from mlxstudio.core.rl.logprobs import (
     with_response_logprobs,
 )
 from mlxstudio.core.rl.update import make_update
-from mlxstudio.core.train import events as ev
 
 
 def clipped_objective(lp, old, ref, mask, adv, clip_range: float, kl_coef: float):

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mlxstudio.core import events as ev
 from mlxstudio.core import runs
 from mlxstudio.core.config import RunConfig, dump_config
 from mlxstudio.core.distributed import World
@@ -29,7 +30,6 @@ from mlxstudio.core.rl.data import Pair
 from mlxstudio.core.rl.dpo import encode_pair
 from mlxstudio.core.rl.loop import RecordPlan, RLLoop
 from mlxstudio.core.rl.update import make_update
-from mlxstudio.core.train import events as ev
 from mlxstudio.core.train.job import RunResult, new_run_dir
 from mlxstudio.core.train.stage import Built, refuse_in_rl, run_stage
 from mlxstudio.core.train.trainable import (

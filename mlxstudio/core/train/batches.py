@@ -8,6 +8,14 @@ Packing puts several short examples into one row of up to max_seq_length tokens.
 block-diagonal causal mask keeps each example from attending to the others, and the loss
 skips the prediction across an example boundary. With RoPE, attention depends only on
 relative positions, so a packed example computes the same logits as it would alone.
+
+On CUDA, MLX's fused attention has a fused backward pass (cuDNN) only when the model reads a
+multiple of 128 positions; otherwise the backward pass materialises every head's attention
+scores (batch x heads x tokens^2), which cost the packed rows (always near max_seq_length,
+so 1023 positions at 1024) twice the memory of unpacked ones. So rows there are padded to
+1 + a multiple of 128 (the extra positions are padding the loss skips), and the packing
+mask is additive, (rows, 1, n, n) in the compute dtype: a boolean mask would be expanded
+to every head and kept per layer for the backward pass.
 """
 
 from __future__ import annotations
@@ -21,6 +29,31 @@ from mlxstudio.core.errors import UserError
 
 PAD_TO = 32  # mlx-lm pads rows to 1 + a multiple of 32, bounding the shapes compiled
 PACKABLE = ("llama", "mistral", "qwen2", "qwen3")
+FUSED_ATTENTION_MULTIPLE = 128  # cuDNN's fused attention backward needs this many positions
+
+
+def attention_multiple() -> int:
+    """Model positions per row should be a multiple of this here (1: any length)."""
+    from mlxstudio.core.platform import backend
+
+    return FUSED_ATTENTION_MULTIPLE if backend().name == "cuda" else 1
+
+
+def aligned_width(width: int, multiple: int) -> int:
+    """A row width whose model positions (all but the last token) are a multiple of
+    `multiple`: the extra positions are padding after every example, so causal attention
+    leaves the trained positions as they were."""
+    return 1 + multiple * ((max(1, width - 1) + multiple - 1) // multiple)
+
+
+def pad_columns(tokens, width: int):
+    """Right-pad a (rows, columns) token batch with zeros to `width` columns."""
+    import mlx.core as mx
+
+    extra = width - tokens.shape[1]
+    if extra <= 0:
+        return tokens
+    return mx.concatenate([tokens, mx.zeros((tokens.shape[0], extra), tokens.dtype)], axis=1)
 
 
 def padded_length(longest: int, max_seq_length: int) -> int:
@@ -48,10 +81,13 @@ class _Subset:
         return len(self.indices)
 
 
-def _collate(dataset, indices: list[int], max_seq_length: int) -> tuple:
+def _collate(dataset, indices: list[int], max_seq_length: int, multiple: int = 1) -> tuple:
     from mlx_lm.tuner.trainer import iterate_batches
 
-    return next(iterate_batches(_Subset(dataset, indices), len(indices), max_seq_length))
+    batch, lengths = next(iterate_batches(_Subset(dataset, indices), len(indices), max_seq_length))
+    if multiple > 1:  # the loss reads `lengths`, so the extra columns are never trained on
+        batch = pad_columns(batch, aligned_width(batch.shape[1], multiple))
+    return batch, lengths
 
 
 def pack(lengths: list[int], capacity: int) -> list[list[int]]:
@@ -71,12 +107,16 @@ def pack(lengths: list[int], capacity: int) -> list[list[int]]:
     return rows
 
 
-def _collate_packed(dataset, rows: list[list[int]], max_seq_length: int) -> tuple:
+def _collate_packed(
+    dataset, rows: list[list[int]], max_seq_length: int, multiple: int = 1
+) -> tuple:
     import mlx.core as mx
 
     examples = [[dataset[i] for i in row] for row in rows]
     used = [sum(min(len(t), max_seq_length) for t, _ in row) for row in examples]
     width = padded_length(max(used), max_seq_length)
+    if multiple > 1:
+        width = aligned_width(width, multiple)
     tokens = np.zeros((len(rows), width), np.int32)
     segments = np.zeros((len(rows), width), np.int32)
     weights = np.zeros((len(rows), width - 1), np.float32)
@@ -107,8 +147,10 @@ class BatchPlan:
         packing: bool = False,
         rank: int = 0,
         world_size: int = 1,
+        multiple: int | None = None,
     ) -> None:
         self.dataset, self.max_seq_length, self.seed = dataset, max_seq_length, seed
+        self.multiple = attention_multiple() if multiple is None else multiple
         self.packing, self.rank, self.world_size = packing, rank, world_size
         if batch_size % world_size:  # every rank takes an equal slice of each global batch
             raise UserError(
@@ -138,8 +180,8 @@ class BatchPlan:
 
     def collate(self, groups: list[list[int]]) -> tuple:
         if self.packing:
-            return _collate_packed(self.dataset, groups, self.max_seq_length)
-        return _collate(self.dataset, [g[0] for g in groups], self.max_seq_length)
+            return _collate_packed(self.dataset, groups, self.max_seq_length, self.multiple)
+        return _collate(self.dataset, [g[0] for g in groups], self.max_seq_length, self.multiple)
 
     def iterate(self, start: Position) -> Iterator[tuple[Position, tuple]]:
         """(position after this batch, batch) forever, from `start`."""
@@ -156,10 +198,15 @@ class BatchPlan:
             epoch, index = epoch + 1, 0
 
 
-def forward_with_mask(model, inputs, mask):
-    """The model's logits under an explicit attention mask (llama-family layout)."""
+def forward_with_mask(model, inputs, allowed):
+    """The model's logits where position i attends to j only if allowed[b, 0, i, j]
+    (llama-family layout). The mask goes to attention as an additive (rows, 1, n, n) array
+    in the compute dtype, which the fused kernels broadcast over the heads."""
+    import mlx.core as mx
+
     inner = model.model
     h = inner.embed_tokens(inputs)
+    mask = mx.where(allowed, mx.array(0, h.dtype), mx.array(mx.finfo(h.dtype).min, h.dtype))
     for layer in inner.layers:
         h = layer(h, mask, cache=None)
     h = inner.norm(h)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from mlxstudio.core import events as ev
+
 
 def describe(event: dict) -> str | None:
     """'  step  20/40  loss 0.412  lr 2.0e-04  33 tok/s  0.87 GB', or None if not shown."""
@@ -13,7 +15,7 @@ def describe(event: dict) -> str | None:
     if not isinstance(step, int):
         step = "?"
     where = f"  step {step:>5}/{total}" if total else f"  step {step:>5}"
-    if kind == "train":
+    if kind == ev.Train.kind:
         parts = [where, f"loss {event['train_loss']:.3f}"]
         if "reward_mean" in event:
             parts.append(f"reward {event['reward_mean']:.3f}  kl {event.get('kl', 0):.3f}")
@@ -25,13 +27,13 @@ def describe(event: dict) -> str | None:
             f"{event['peak_memory_gb']:.2f} GB",
         ]
         return "  ".join(parts)
-    if kind == "val":
+    if kind == ev.Val.kind:
         return f"{where}  validation loss {event['val_loss']:.3f}"
-    if kind == "checkpoint":
+    if kind == ev.Checkpoint.kind:
         return f"{where}  checkpoint saved" + ("  (best so far)" if event.get("best") else "")
-    if kind == "sample":
+    if kind == ev.Sample.kind:
         return f"{where}  sample: {event.get('prompt', '')!r} -> {event.get('response', '')!r}"
-    if kind in ("warning", "paused", "resumed", "stopped"):
+    if kind in (ev.Warning.kind, ev.Paused.kind, ev.Resumed.kind, ev.Stopped.kind):
         return f"  {kind}: {event.get('message', '') or 'at step ' + str(step)}"
     return None
 

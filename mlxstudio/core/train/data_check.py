@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mlxstudio.core.config import hub_dataset_problem
 from mlxstudio.core.errors import UserError
 
 _FORMATS = (("messages",), ("prompt", "completion"), ("text",))
@@ -50,6 +51,8 @@ def check_data_folder(data: str, need_test: bool = False) -> Path:
             "no dataset given; set 'data:' to a folder with train.jsonl and valid.jsonl"
         )
     path = Path(data).expanduser()
+    if hub := hub_dataset_problem(data):
+        raise UserError(f"config: {hub}")
     if not path.exists():
         raise UserError(f"{path}: no such dataset folder")
     if path.is_file():

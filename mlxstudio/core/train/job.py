@@ -5,24 +5,28 @@ from __future__ import annotations
 
 import platform
 import time
+import traceback
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from mlxstudio.core import events as ev
 from mlxstudio.core import runs
 from mlxstudio.core.config import RunConfig
 from mlxstudio.core.errors import UserError
-from mlxstudio.core.train import events as ev
+from mlxstudio.core.eval.after_run import evaluate_after_run
+from mlxstudio.core.power import awake_while_training
+from mlxstudio.core.runs import Status
 from mlxstudio.core.train.control import Control, signal_control
 from mlxstudio.core.train.loop import LoopState
 
 EXIT_CODES = {
-    "completed": ev.EXIT_COMPLETED,
-    "stopped": ev.EXIT_STOPPED,
-    "diverged": ev.EXIT_USER,
-    "failed": ev.EXIT_CRASH,
+    Status.COMPLETED: ev.EXIT_COMPLETED,
+    Status.STOPPED: ev.EXIT_STOPPED,
+    Status.DIVERGED: ev.EXIT_USER,
+    Status.FAILED: ev.EXIT_CRASH,
 }
 
 # train(emitter, control, box) -> final status; box.state is the loop's LoopState
@@ -62,6 +66,16 @@ def report_early_error(events_stream: TextIO | None, err: UserError) -> None:
         ev.print_event(events_stream, ev.Error(message=str(err), code="user_error"))
 
 
+def new_run_dir(cfg: RunConfig, default_name: str) -> Path:
+    """An explicit adapter_path is the run directory (as in mlx-lm); else runs/<name>, the
+    name being cfg.name or `default_name` with the date and time."""
+    if cfg.adapter_path:
+        run_dir = Path(cfg.adapter_path).expanduser()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir.resolve()
+    return runs.new_run_dir(cfg.name or f"{default_name}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
 def open_run(
     cfg: RunConfig | None,
     resume_dir: Path | None,
@@ -75,7 +89,7 @@ def open_run(
         run_dir = Path(resume_dir).expanduser().resolve()
         if not (run_dir / runs.CONFIG).is_file():
             raise UserError(f"{run_dir}: not a run directory (no {runs.CONFIG})")
-        if runs.read_meta(run_dir).get("status") == "completed":
+        if runs.read_meta(run_dir).get("status") == Status.COMPLETED:
             raise UserError(f"{run_dir}: the run already completed; raise 'iters' to go on")
         return load_config(run_dir / runs.CONFIG), run_dir
     if cfg is None:
@@ -164,7 +178,7 @@ def supervise(
     if writes:
         runs.update_meta(
             run_dir,
-            status="running",
+            status=Status.RUNNING,
             stage=cfg.stage,
             model=model,
             data=cfg.data,
@@ -175,12 +189,14 @@ def supervise(
             runs.update_meta(run_dir, world_size=world_size)
     log(f"Run directory: {run_dir}")
     box = types.SimpleNamespace(state=LoopState())  # the loop's progress, even after a crash
-    status = "failed"
+    status = Status.FAILED
     try:
-        with signal_control(control):
+        with signal_control(control), awake_while_training(run_dir.name, emitter, log):
             status = train(emitter, control, box)
+            if status == Status.COMPLETED and writes:  # base vs fine-tuned; never fails the run
+                evaluate_after_run(run_dir, cfg, emitter, log, lambda: control.stop_requested)
     except KeyboardInterrupt:  # a second stop request: the last checkpoint stands
-        status = "stopped"
+        status = Status.STOPPED
         emitter.emit(ev.Stopped(step=box.state.step, message="interrupted; checkpoint kept"))
     except Failed as failed:
         status = failed.status
@@ -191,7 +207,10 @@ def supervise(
         emitter.emit(ev.Error(message=str(err), code="user_error"))
         raise
     except Exception as err:
-        emitter.emit(ev.Error(message=f"{type(err).__name__}: {err}", code="crash"))
+        trace = traceback.format_exc()
+        emitter.emit(
+            ev.Error(message=f"{type(err).__name__}: {err}", code="crash", traceback=trace)
+        )
         raise
     finally:
         finish(run_dir, emitter, status, box.state, writes=writes)

@@ -10,23 +10,17 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from mlxstudio.core import events as ev
 from mlxstudio.core.config import RunConfig
+from mlxstudio.core.runs import Status
 from mlxstudio.core.train import checkpoint as ckpt
-from mlxstudio.core.train import events as ev
 from mlxstudio.core.train.batches import BatchPlan, Position, packed_loss
 from mlxstudio.core.train.control import Control
+from mlxstudio.core.train.memory_guard import MemoryGuard, wired_limit
 
 
 class Diverged(Exception):
     """The loss became NaN/inf or exploded; the message names the setting to lower."""
-
-
-def is_out_of_memory(err: BaseException) -> bool:
-    """MLX reports a failed allocation as a RuntimeError ('[malloc] Unable to allocate')."""
-    text = str(err).lower()
-    return isinstance(err, MemoryError) or (
-        isinstance(err, RuntimeError) and ("memory" in text or "alloc" in text)
-    )
 
 
 def rng_seed(seed: int, step: int) -> int:
@@ -54,6 +48,9 @@ class LoopState:
             "best_val": self.best_val,
             "window_min": None if math.isinf(self.window_min) else self.window_min,
             "elapsed_s": elapsed_s,
+            # the run's history so far: a resumed run reports from its first validation
+            "val_losses": self.val_losses,
+            "train_losses": self.train_losses,
         }
 
     @classmethod
@@ -68,6 +65,8 @@ class LoopState:
             best_val=s.get("best_val"),
             window_min=math.inf if wmin is None else float(wmin),
             last_saved=loaded.step,
+            val_losses=[float(v) for v in s.get("val_losses", [])],
+            train_losses=[float(v) for v in s.get("train_losses", [])],
         )
 
 
@@ -86,6 +85,7 @@ class Loop:
     sampler: Callable[[int], None] | None = None
     grad_accum: object = None
     writes: bool = True  # False on ranks other than 0: they train but write nothing
+    guard: MemoryGuard | None = None  # made at the first step boundary
 
     def emit(self, event: ev.Event) -> dict:
         return self.emitter.emit(event)
@@ -126,11 +126,11 @@ class Loop:
         best = val_loss is not None and (s.best_val is None or val_loss < s.best_val)
         if best:
             s.best_step, s.best_val = s.step, val_loss
+        grads = self._shared_gradients()  # every rank takes part, rank 0 writes
         if not self.writes:
             s.last_saved = s.step
             return
         weights = dict(tree_flatten(self.model.trainable_parameters()))
-        grads = dict(tree_flatten(self.grad_accum)) if self.grad_accum is not None else None
         path = ckpt.save_checkpoint(
             self.run_dir,
             s.step,
@@ -145,12 +145,44 @@ class Loop:
         s.last_saved = s.step
         self.emit(ev.Checkpoint(step=s.step, path=str(path), val_loss=val_loss, best=best))
 
+    def _shared_gradients(self) -> dict | None:
+        """The gradients accumulated so far, flat, as every rank should resume them: their
+        mean over the ranks (each rank holds only its own share until the update, and the
+        update averages them, so resuming from the mean gives the same update)."""
+        import mlx.core as mx
+        from mlx.nn.utils import average_gradients
+        from mlx.utils import tree_flatten
+
+        if self.grad_accum is None:
+            return None
+        grads = self.grad_accum
+        if mx.distributed.init().size() > 1:
+            grads = average_gradients(grads)
+            mx.eval(grads)
+        return dict(tree_flatten(grads))
+
     def check_pause(self) -> None:
+        why = self.check_memory() or ""  # the memory guard's reason to pause, if any
         if self.control.pause_requested and not self.control.stop_requested:
-            self.emit(ev.Paused(step=self.state.step))
-            self.log(f"Paused at step {self.state.step}")
+            reason = "memory" if why else ""
+            self.emit(ev.Paused(step=self.state.step, reason=reason, message=why))
+            self.log(f"Paused at step {self.state.step}" + (" (memory nearly full)" if why else ""))
             self.control.wait_while_paused()
             self.emit(ev.Resumed(step=self.state.step))
+            if why:
+                self.guard.accept()
+
+    def check_memory(self) -> str | None:
+        """Before a step that would make the machine swap: a checkpoint, then a pause with
+        what to change (rank 0 alone watches; the others wait for it in the collectives)."""
+        if self.guard is None:
+            self.guard = MemoryGuard(self.cfg.memory_guard if self.writes else 0.0)
+        reason = self.guard.check(self.state.step, self.cfg)
+        if reason and not self.control.stop_requested:
+            if self.state.last_saved != self.state.step:
+                self.save(None)
+            self.control.pause()
+        return reason
 
     def _diverged(self, loss: float, where: str) -> Diverged:
         lr = self.cfg.lr_schedule or self.cfg.learning_rate
@@ -175,15 +207,16 @@ class Loop:
         from mlx_lm.tuner.trainer import grad_checkpoint
 
         cfg, model = self.cfg, self.model
-        if cfg.grad_checkpoint:  # mlx-lm patches the block's class: undone when the loop ends
-            block = type(model.layers[0])
+        with wired_limit():  # as mlx-lm's generate does (large models, macOS 15+)
+            if not cfg.grad_checkpoint:
+                return self._run()
+            block = type(model.layers[0])  # mlx-lm patches the block's class: undone after
             original_call = block.__call__
             grad_checkpoint(model.layers[0])
             try:
                 return self._run()
             finally:
                 block.__call__ = original_call
-        return self._run()
 
     def _run(self) -> str:
         import mlx.core as mx
@@ -242,6 +275,8 @@ class Loop:
             tic = time.perf_counter()
             lvalue, toks, self.grad_accum = step(batch, self.grad_accum, (s.step + 1) % accum == 0)
             mx.eval(compiled_state, lvalue, toks, self.grad_accum)
+            if cfg.clear_cache_threshold and mx.get_cache_memory() > cfg.clear_cache_threshold:
+                mx.clear_cache()  # mlx-lm's key, in bytes; 0: never
             window_time += time.perf_counter() - tic
             s.step, s.position = s.step + 1, position
             loss, ntoks = lvalue.item(), int(toks.item())
@@ -286,5 +321,5 @@ class Loop:
         if s.step < cfg.iters:
             if s.last_saved != s.step:
                 self.save(None)
-            return "stopped"
-        return "completed"
+            return Status.STOPPED
+        return Status.COMPLETED

@@ -10,7 +10,7 @@ runs/<name>/
   config.yaml run.json metrics.jsonl checkpoints/   as in every run (see core/runs.py)
 
 Keys (besides mlx-lm's): stage: pretrain, data (text files), valid_data, dimensions,
-tokenizer or vocab_size. MLX-Pretrain's model-config.yaml maps onto them (mlx_pretrain.py).
+tokenizer or vocab_size. MLX-Pretrain's model-config.yaml maps onto them (core/mlx_pretrain/).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from mlxstudio.core import events as ev
 from mlxstudio.core import runs
 from mlxstudio.core.config import RunConfig, dump_config
 from mlxstudio.core.distributed import World
 from mlxstudio.core.errors import UserError
-from mlxstudio.core.train import events as ev
 from mlxstudio.core.train.batches import BatchPlan
 from mlxstudio.core.train.corpus import Corpus, Windows, corpus_files, prepare_corpus
 from mlxstudio.core.train.job import RunResult, new_run_dir

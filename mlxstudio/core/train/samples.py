@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mlxstudio.core import events as ev
 from mlxstudio.core.config import RunConfig
-from mlxstudio.core.train import events as ev
 
 
 def make_sampler(

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from mlxstudio.core import events as ev
 from mlxstudio.core import runs
 from mlxstudio.core.config import RunConfig, dump_config
 from mlxstudio.core.distributed import World
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.models.local import resolve_model
-from mlxstudio.core.train import events as ev
 from mlxstudio.core.train.batches import BatchPlan, check_packable
 from mlxstudio.core.train.data_check import check_data_folder
 from mlxstudio.core.train.job import RunResult, new_run_dir

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from mlxstudio.core import events as ev
 from mlxstudio.core.config import RunConfig
 from mlxstudio.core.distributed import World
 from mlxstudio.core.errors import UserError
-from mlxstudio.core.train import events as ev
+from mlxstudio.core.runs import Status
 from mlxstudio.core.train.control import Control
 from mlxstudio.core.train.job import Failed, RunResult, open_run, quiet, restore, supervise
 from mlxstudio.core.train.loop import Diverged, Loop
@@ -110,7 +111,7 @@ class _Job:
             emitter.emit(ev.Start(run_dir=str(run_dir), model=cfg.model, total_steps=0))
             if built.after is not None:
                 built.after(emitter)
-            return "completed"
+            return Status.COMPLETED
         loaded, grads = restore(
             run_dir, built.model, built.optimizer, box, emitter, self.log, self.resuming
         )
@@ -146,17 +147,17 @@ class _Job:
         try:
             status = loop.run()
         except Diverged as err:
-            raise Failed(str(err), "diverged", "diverged") from None
+            raise Failed(str(err), "diverged", Status.DIVERGED) from None
         except built.user_errors as err:  # the user's code: keep what was trained so far
             if state.step > 0 and state.last_saved != state.step:
                 loop.save(None)
-            raise Failed(f"step {state.step + 1}: {err}", "user_error", "failed") from None
+            raise Failed(f"step {state.step + 1}: {err}", "user_error", Status.FAILED) from None
         except (RuntimeError, MemoryError) as err:
             if not is_out_of_memory(err):
                 raise
             message = oom_message(cfg, state.step, err, built.oom_hint)
-            raise Failed(message, "out_of_memory", "failed") from None
-        if status == "stopped":
+            raise Failed(message, "out_of_memory", Status.FAILED) from None
+        if status == Status.STOPPED:
             emitter.emit(ev.Stopped(step=state.step, message="stopped; checkpoint saved"))
             return status
         if built.after is not None:
@@ -202,7 +203,14 @@ def run_stage(
 
 
 def refuse_in_rl(cfg: RunConfig) -> None:
-    """Keys fine-tuning honours that a stage without token batches cannot: said, not ignored."""
+    """Keys fine-tuning honours that the RL and reward stages do not: said, not ignored."""
+    if cfg.grad_accumulation_steps > 1:
+        raise UserError(
+            f"config: grad_accumulation_steps ({cfg.grad_accumulation_steps}) is for "
+            f"fine-tuning; stage {cfg.stage} updates once per batch (PPO and GRPO per "
+            f"ppo_mini_batch_size): set it to 1 and lower batch_size or ppo_mini_batch_size "
+            f"to save memory"
+        )
     if cfg.packing:
         raise UserError(
             f"config: packing joins token rows of fine-tuning data; stage {cfg.stage} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget
 
 from mlxstudio.gui.state import WizardState
@@ -10,6 +11,8 @@ from mlxstudio.gui.state import WizardState
 class Page(QWidget):
     title = ""
     subtitle = ""
+    # problems() may have changed without a change of the wizard's state (a check ended)
+    problems_changed = Signal()
 
     def __init__(self, state: WizardState, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -82,8 +82,42 @@ class DataPage(Page):
         self.stats_task: TaskThread | None = None
         self.measured_for: tuple | None = None
         self.prepared = False  # the current data_dir was written by Prepare
-        state.changed.connect(self._state_changed)
 
+        # ---- widgets
+        buttons = self._build_sources()
+        info_row = self._build_info_row()
+        self._build_progress()
+        self.secondme = self._build_secondme()
+        self.tabs = self._build_tabs()
+        split = self._build_split()
+
+        # ---- layout
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.zone)
+        layout.addLayout(buttons)
+        layout.addLayout(info_row)
+        layout.addWidget(self.progress_box)
+        layout.addWidget(self.secondme)
+        layout.addWidget(self.tabs, 1)
+        layout.addLayout(split)
+
+        # ---- signals: the goal decides the data's expected kind; the model, the records
+        # and Max tokens decide the token lengths.
+        for signal in (
+            state.goal_changed,
+            state.data_changed,
+            state.model_changed,
+            state.settings_changed,
+        ):
+            signal.connect(self._state_changed)
+        self._show_goal()
+        self._update_prepare()
+
+    # ---- layout pieces
+    def _build_sources(self) -> QHBoxLayout:
+        """The drop zone, and the buttons that choose files, a folder or the sample; the
+        buttons' row (with the goal's expected kind of data) is returned."""
         self.zone = DropZone("Drop data files or a folder here")
         self.zone.dropped.connect(self.open_paths)
         files = QPushButton(icon("open"), "Choose files…")
@@ -101,6 +135,10 @@ class DataPage(Page):
             buttons.addWidget(b)
         buttons.addWidget(self.goal_line, 1)
 
+        return buttons
+
+    def _build_info_row(self) -> QHBoxLayout:
+        """What the data is (or what is wrong), with Switch goal and Map fields."""
         self.info = QLabel("No dataset yet.")
         self.info.setObjectName("Status")
         # Long paths must wrap or clip, never widen the window.
@@ -119,6 +157,10 @@ class DataPage(Page):
         info_row.addWidget(self.info, 1)
         info_row.addWidget(self.switch_goal)
         info_row.addWidget(self.map_button)
+        return info_row
+
+    def _build_progress(self) -> None:
+        """The progress of a check or Prepare, with Cancel (hidden until one runs)."""
         self.progress = QProgressBar()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel_by_user)
@@ -130,24 +172,7 @@ class DataPage(Page):
         progress_row.setContentsMargins(0, 0, 0, 0)
         self.progress_box.hide()
 
-        self.secondme = self._secondme_box()
-        self.tabs = self._tabs()
-        split = self._split_row()
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.zone)
-        layout.addLayout(buttons)
-        layout.addLayout(info_row)
-        layout.addWidget(self.progress_box)
-        layout.addWidget(self.secondme)
-        layout.addWidget(self.tabs, 1)
-        layout.addLayout(split)
-        self._show_goal()
-        self._update_prepare()
-
-    # ---- layout pieces
-    def _secondme_box(self) -> QGroupBox:
+    def _build_secondme(self) -> QGroupBox:
         box = QGroupBox("Second-Me memories")
         self.username = QLineEdit(self.options.username or "")
         self.username.setPlaceholderText("Your name, as the answers should call you")
@@ -171,7 +196,7 @@ class DataPage(Page):
         box.hide()
         return box
 
-    def _tabs(self) -> QTabWidget:
+    def _build_tabs(self) -> QTabWidget:
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["Line", "What the model reads", "What it learns"])
         self.table.verticalHeader().hide()
@@ -205,7 +230,7 @@ class DataPage(Page):
         tabs.addTab(tokens, "Token lengths")
         return tabs
 
-    def _split_row(self) -> QHBoxLayout:
+    def _build_split(self) -> QHBoxLayout:
         self.valid = QDoubleSpinBox()
         self.valid.setRange(0, 50)
         self.valid.setValue(10)
@@ -336,7 +361,8 @@ class DataPage(Page):
         self.progress_box.hide()
         set_message(self.info, "Preparing cancelled." if preparing else "Checking cancelled.")
         self._update_prepare()
-        self.state.changed.emit()
+        self._state_changed()
+        self.problems_changed.emit()
 
     def _from_live(self) -> bool:
         """Whether the signal being handled comes from the task of the data shown now (a
@@ -399,7 +425,8 @@ class DataPage(Page):
             return
         self.progress_box.hide()
         self._update_prepare()
-        self.state.changed.emit()  # Next's verdict and the step marks follow
+        self._state_changed()  # measure the lengths of what was checked
+        self.problems_changed.emit()  # Next's verdict and the step marks follow
 
     def _progressed(self, fraction: float, text: str) -> None:
         if not self._from_live():

@@ -1,5 +1,6 @@
 """LoRA settings page: presets, every setting with a plain-words tooltip, YAML in and out,
-and the memory gauge these settings move."""
+and the memory gauge these settings move. Tooltips, ranges and choices come from the
+config's field metadata (core/config.py), the one description of each setting."""
 
 from __future__ import annotations
 
@@ -25,13 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mlxstudio.core.config import (
-    FINE_TUNE_TYPES,
-    OPTIMIZERS,
-    dump_config,
-    load_config,
-)
+from mlxstudio.core.config import dump_config, load_config, settings
 from mlxstudio.core.errors import UserError
+from mlxstudio.core.settings import Setting
 from mlxstudio.gui.icons import icon
 from mlxstudio.gui.pages.base import Page
 from mlxstudio.gui.style import set_message
@@ -77,30 +74,30 @@ OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "adafactor": 
 FIELD_WIDTH = 110  # every field of the three boxes: their columns line up
 ROW_SPACING = 8  # between rows, the same in every box
 
-TIPS = {
-    "fine_tune_type": "What is trained. LoRA trains small add-on matrices (fast, little "
-    "memory). DoRA is a "
-    "LoRA variant that is often a bit better. Full changes every weight of "
-    "the chosen layers (needs far more memory).",
-    "num_layers": "How many of the model's last layers to adapt. -1 means all of them. "
-    "More layers learn more but use more memory.",
-    "rank": "Size of the LoRA matrices. Higher learns more detail; 8-16 is usually enough.",
-    "scale": "How strongly the LoRA update is applied to the model.",
-    "dropout": "Randomly drops parts of the update while training, to avoid memorising.",
-    "learning_rate": "How big each training step is. Too high and the loss jumps around; too "
-    "low and nothing changes. 1e-5 to 2e-4 is typical for LoRA.",
-    "iters": "How many training steps to run.",
-    "batch_size": "Examples per step. Larger is smoother but needs more memory.",
-    "max_seq_length": "Longest example in tokens; longer ones are cut. Lower it to save memory.",
-    "grad_accumulation_steps": "Add up the gradients of this many steps before updating: "
-    "a bigger effective batch without the memory.",
-    "steps_per_eval": "Measure the validation loss every this many steps.",
-    "save_every": "Save a checkpoint every this many steps.",
-    "optimizer": "The algorithm that applies each update. Adam is a safe default.",
-    "mask_prompt": "Learn only from the answers, not from the questions.",
-    "grad_checkpoint": "Recompute activations instead of storing them: less memory, slower.",
-    "seed": "Makes a run repeatable.",
-}
+LORA_KEYS = ("rank", "scale", "dropout")  # lora_parameters' keys this page edits
+INT_TOP = 2**31 - 1  # the most a QSpinBox holds, for keys without an upper limit
+NUMBER_TOP = 1e6  # the same for a QDoubleSpinBox
+DECIMALS = 2
+
+
+def spec_for(key: str) -> Setting:
+    """The description of the setting behind a control: RunConfig's field, or for rank,
+    scale and dropout the key of lora_parameters."""
+    if key in LORA_KEYS:
+        return settings()["lora_parameters"].keys[key]
+    return settings()[key]
+
+
+def value_range(spec: Setting, resolution: float, top: float) -> tuple[float, float]:
+    """The lowest and highest value a field offers: the setting's limits, an exclusive
+    limit moved in by `resolution` (the field's smallest step), `top` where none is set."""
+    low = spec.min if spec.min is not None else 0
+    if spec.above is not None:
+        low = spec.above + resolution
+    high = spec.max if spec.max is not None else top
+    if spec.below is not None:
+        high = spec.below - resolution
+    return low, high
 
 
 class PresetPicker(QWidget):
@@ -159,9 +156,18 @@ def matching_preset(cfg) -> str:
     return "Custom"
 
 
-def _spin(low: int, high: int, step: int = 1) -> QSpinBox:
+def _spin(key: str, step: int = 1) -> QSpinBox:
     box = QSpinBox()
-    box.setRange(low, high)
+    low, high = value_range(spec_for(key), 1, INT_TOP)
+    box.setRange(int(low), int(high))
+    box.setSingleStep(step)
+    return box
+
+
+def _number(key: str, step: float) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setDecimals(DECIMALS)
+    box.setRange(*value_range(spec_for(key), 10**-DECIMALS, NUMBER_TOP))
     box.setSingleStep(step)
     return box
 
@@ -173,8 +179,32 @@ class LoraPage(Page):
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
         self._loading = False
+
+        # ---- widgets
         self.preset = PresetPicker()
         self.preset.currentTextChanged.connect(self.apply_preset)
+        top = self._build_top()
+        self._build_fields()
+        groups = self._build_groups()
+        self.message = QLabel()
+        self.message.setObjectName("Hint")
+        self.message.setWordWrap(True)
+        self.gauge = MemoryGauge(state)
+
+        # ---- layout
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(10)
+        layout.addLayout(top)
+        layout.addWidget(self.preset)
+        layout.addLayout(groups)
+        layout.addWidget(self.gauge)
+        layout.addWidget(self.message)
+        layout.addStretch(1)
+        self.load_from_state()
+
+    def _build_top(self) -> QHBoxLayout:
+        """The presets' title, with Import and Export settings."""
         import_button = QPushButton(icon("import"), "Import settings…")
         import_button.setToolTip("Load settings from a YAML file (mlx-lm lora_config.yaml works).")
         import_button.clicked.connect(self._import)
@@ -189,41 +219,46 @@ class LoraPage(Page):
         top.addWidget(import_button)
         top.addWidget(export_button)
 
+        return top
+
+    def _build_fields(self) -> None:
+        """One control per setting in `self.w`, with its tooltip, range and choices from the
+        setting's description; every edit goes to _edited."""
         self.w = {
             "fine_tune_type": QComboBox(),
-            "num_layers": _spin(-1, 512),
-            "rank": _spin(1, 512),
-            "scale": QDoubleSpinBox(),
-            "dropout": QDoubleSpinBox(),
+            "num_layers": _spin("num_layers"),
+            "rank": _spin("rank"),
+            "scale": _number("scale", 1.0),
+            "dropout": _number("dropout", 0.05),
             "learning_rate": QLineEdit(),
-            "iters": _spin(1, 1_000_000, 10),
-            "batch_size": _spin(1, 1024),
-            "max_seq_length": _spin(16, 131072, 128),
-            "grad_accumulation_steps": _spin(1, 1024),
-            "steps_per_eval": _spin(1, 1_000_000, 10),
-            "save_every": _spin(1, 1_000_000, 10),
+            "iters": _spin("iters", 10),
+            "batch_size": _spin("batch_size"),
+            "max_seq_length": _spin("max_seq_length", 128),
+            "grad_accumulation_steps": _spin("grad_accumulation_steps"),
+            "steps_per_eval": _spin("steps_per_eval", 10),
+            "save_every": _spin("save_every", 10),
             "optimizer": QComboBox(),
-            "seed": _spin(0, 2**31 - 1),
+            "seed": _spin("seed"),
             "mask_prompt": QCheckBox("Train on answers only"),
             "grad_checkpoint": QCheckBox("Gradient checkpointing"),
         }
-        for value in FINE_TUNE_TYPES:
+        for value in spec_for("fine_tune_type").choices:
             self.w["fine_tune_type"].addItem(ADAPTERS.get(value, value), value)
-        for value in OPTIMIZERS:
+        for value in spec_for("optimizer").choices:
             if value in OPTIMIZER_NAMES:  # muon is not offered here
                 self.w["optimizer"].addItem(OPTIMIZER_NAMES[value], value)
-        self.w["scale"].setRange(0.0, 1000.0)
-        self.w["dropout"].setRange(0.0, 0.9)
-        self.w["dropout"].setSingleStep(0.05)
-        validator = QDoubleValidator(1e-9, 10.0, 9)
+        low, high = value_range(spec_for("learning_rate"), 0, NUMBER_TOP)
+        validator = QDoubleValidator(low, high, 9)
         validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
         self.w["learning_rate"].setValidator(validator)
         for key, widget in self.w.items():
-            widget.setToolTip(TIPS[key])
+            widget.setToolTip(spec_for(key).help)
             for sig in ("currentTextChanged", "valueChanged", "textEdited", "toggled"):
                 if hasattr(widget, sig):
                     getattr(widget, sig).connect(self._edited)
 
+    def _build_groups(self) -> QHBoxLayout:
+        """The settings in three boxes (Adapter, Training, Run) whose rows line up."""
         adapter = self._form(
             ("fine_tune_type", "Adapter"),
             ("num_layers", "Layers"),
@@ -257,20 +292,7 @@ class LoraPage(Page):
             box.setLayout(form)
             groups.addWidget(box, 1)  # equal shares: no box stretches alone
 
-        self.message = QLabel()
-        self.message.setObjectName("Hint")
-        self.message.setWordWrap(True)
-        self.gauge = MemoryGauge(state)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(10)
-        layout.addLayout(top)
-        layout.addWidget(self.preset)
-        layout.addLayout(groups)
-        layout.addWidget(self.gauge)
-        layout.addWidget(self.message)
-        layout.addStretch(1)
-        self.load_from_state()
+        return groups
 
     def _form(self, *rows: tuple[str, str]) -> QFormLayout:
         form = QFormLayout()
@@ -290,9 +312,9 @@ class LoraPage(Page):
         optimizer = self.w["optimizer"]
         optimizer.setCurrentIndex(max(0, optimizer.findData(cfg.optimizer)))
         self.w["learning_rate"].setText(f"{cfg.learning_rate:g}")
-        self.w["rank"].setValue(int(lora.get("rank", 8)))
-        self.w["scale"].setValue(float(lora.get("scale", 20.0)))
-        self.w["dropout"].setValue(float(lora.get("dropout", 0.0)))
+        self.w["rank"].setValue(int(lora.get("rank", spec_for("rank").default)))
+        self.w["scale"].setValue(float(lora.get("scale", spec_for("scale").default)))
+        self.w["dropout"].setValue(float(lora.get("dropout", spec_for("dropout").default)))
         for key in (
             "num_layers",
             "iters",
@@ -366,7 +388,8 @@ class LoraPage(Page):
             lr = float(self.w["learning_rate"].text())
         except ValueError:
             return ["Enter a learning rate such as 1e-4."]
-        return [] if lr > 0 else ["The learning rate must be above zero."]
+        problem = spec_for("learning_rate").limit_problem(lr)
+        return [f"The learning rate {problem}; enter one such as 1e-4."] if problem else []
 
     def import_yaml(self, path: Path) -> None:
         try:
@@ -375,8 +398,7 @@ class LoraPage(Page):
             set_message(self.message, str(err), "error")
             return
         keep = {"model": self.state.config.model, "data": self.state.config.data}
-        self.state.config = replace(loaded, **{k: v for k, v in keep.items() if v})
-        self.state.changed.emit()
+        self.state.replace_config(replace(loaded, **{k: v for k, v in keep.items() if v}))
         self.load_from_state()
         set_message(self.message, f"Loaded {path}", "ok")
 

@@ -90,9 +90,32 @@ class ModelPage(Page):
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
+        # ---- attributes
         self.models: list[ModelEntry] = []
         self.job: JobThread | None = None
+        self.catalog: list[CatalogEntry] = []
 
+        # ---- widgets
+        self._build_models()
+        buttons = self._build_buttons()
+        fetch = self._build_catalog()
+        self.gauge = MemoryGauge(state)
+        status_row = self._build_status()
+
+        # ---- layout
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(buttons)
+        layout.addWidget(self.models_view, 1)
+        layout.addWidget(self.gauge)
+        layout.addLayout(fetch)
+        layout.addWidget(self.progress)
+        layout.addLayout(status_row)
+        layout.addWidget(self.log)
+        self.refresh()
+
+    def _build_models(self) -> None:
+        """The models found (a table), or the empty state offering the demo model."""
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -111,6 +134,8 @@ class ModelPage(Page):
         self.models_view.addWidget(self.table)
         self.models_view.addWidget(self.empty)
 
+    def _build_buttons(self) -> QHBoxLayout:
+        """Install demo, Import GGUF (and how to quantize it), Add folder."""
         self.demo_button = QPushButton(icon("download"), "Install demo model")
         self.demo_button.setToolTip(
             "A 135M-parameter instruct model shipped with the app; "
@@ -150,7 +175,10 @@ class ModelPage(Page):
         buttons.addWidget(self.folder_button)
         buttons.addStretch(1)
 
-        self.catalog: list[CatalogEntry] = []
+        return buttons
+
+    def _build_catalog(self) -> QHBoxLayout:
+        """The catalog to download from, with Download, Cancel and the progress bar."""
         self.catalog_box = QComboBox()
         self.catalog_box.setEditable(True)  # any hub repo can be typed in
         self.catalog_box.setToolTip(
@@ -190,7 +218,10 @@ class ModelPage(Page):
         fetch.addWidget(self.download_button)
         fetch.addWidget(self.cancel_button)
 
-        self.gauge = MemoryGauge(state)
+        return fetch
+
+    def _build_status(self) -> QHBoxLayout:
+        """What the last job said, and its raw output behind Details."""
         self.status = QLabel()
         self.status.setObjectName("Hint")
         # Long paths must wrap or clip, never widen the window.
@@ -209,16 +240,7 @@ class ModelPage(Page):
         status_row.addWidget(self.status, 1)
         status_row.addWidget(self.details_button)
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(buttons)
-        layout.addWidget(self.models_view, 1)
-        layout.addWidget(self.gauge)
-        layout.addLayout(fetch)
-        layout.addWidget(self.progress)
-        layout.addLayout(status_row)
-        layout.addWidget(self.log)
-        self.refresh()
+        return status_row
 
     # -- the model list ----------------------------------------------------------------------
     def refresh(self) -> None:

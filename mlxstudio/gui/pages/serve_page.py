@@ -73,6 +73,22 @@ class ServePage(Page):
         # ---- widgets and layout
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._build_server_box())
+        layout.addWidget(self._build_tabs(), 1)
+
+        # ---- signals
+        self.server_box.sig_toggle.connect(self.toggle_server)
+        self.server_box.sig_restart.connect(self.restart_server)
+        self.job.line.connect(self.server_box.append_log)
+        self.job.ready.connect(self._server_ready)
+        self.job.ended.connect(self._server_ended)
+        self.state.model_changed.connect(self.refresh)
+        self.state.run_changed.connect(self.refresh)
+        self.refresh()
+
+    # ---- layout
+    def _build_server_box(self) -> ServerBox:
+        """The server's model, adapters, port, key, Start/Stop, status and log."""
         self.server_box = ServerBox()
         # The box's controls, by the names the window and tests reach them by.
         for name in (
@@ -81,27 +97,21 @@ class ServePage(Page):
             "stale_label", "restart_button",
         ):  # fmt: skip
             setattr(self, name, getattr(self.server_box, name))
-        layout.addWidget(self.server_box)
+        return self.server_box
+
+    def _build_tabs(self) -> QTabWidget:
+        """Chat, Side by side (base vs fine-tuned) and Test prompts."""
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self._chat_tab(), icon("chat"), "Chat")
+        self.tabs.addTab(self._build_chat(), icon("chat"), "Chat")
         self.compare = ComparePanel(self._served_model, self.tuned_server, self.chat_settings)
         self.tabs.addTab(self.compare, icon("compare"), "Side by side")
         self.test_prompts = TestPromptsPanel(self.prompts_context)
         self.tabs.addTab(self.test_prompts, icon("start"), "Test prompts")
-        layout.addWidget(self.tabs, 1)
+        return self.tabs
 
-        # ---- signals
-        self.server_box.sig_toggle.connect(self.toggle_server)
-        self.server_box.sig_restart.connect(self.restart_server)
-        self.job.line.connect(self.server_box.append_log)
-        self.job.ready.connect(self._server_ready)
-        self.job.ended.connect(self._server_ended)
-        self.state.changed.connect(self.refresh)
-        self.refresh()
-
-    # ---- layout
-    def _chat_tab(self) -> QWidget:
+    def _build_sampling(self) -> QHBoxLayout:
+        """The system prompt, and the sampling settings behind a Settings toggle."""
         self.system = QLineEdit()
         self.system.setPlaceholderText("System prompt (optional)")
         self.temperature = _spin(0.0, 2.0, 0.1, 0.7)
@@ -135,6 +145,11 @@ class ServePage(Page):
         settings = QHBoxLayout()
         settings.addWidget(self.system, 1)
         settings.addWidget(self.settings_button)
+        return settings
+
+    def _build_chat(self) -> QWidget:
+        """The conversation, the question line with Send, Stop and New chat."""
+        settings = self._build_sampling()
         self.transcript = ChatView()
         self.transcript.sig_action.connect(self._empty_action)
         self.question = QLineEdit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,9 +23,14 @@ from PySide6.QtWidgets import (
 )
 
 from mlxstudio.core import paths, runs
-from mlxstudio.core.config import dump_config
+from mlxstudio.core.config import dump_config, load_config
+from mlxstudio.core.errors import UserError
+from mlxstudio.core.train.eta import StepClock
+from mlxstudio.core.train.memory_guard import CONTINUE_OR_STOP
 from mlxstudio.engine.job import JobThread, mlxstudio_command
+from mlxstudio.gui.eval_view import can_evaluate, evaluate_button
 from mlxstudio.gui.icons import icon, level_colour
+from mlxstudio.gui.notices import format_eta, run_notice
 from mlxstudio.gui.pages.base import Page
 from mlxstudio.gui.style import make_primary, repolish, set_message, set_primary
 from mlxstudio.gui.widgets.memory_gauge import MemoryGauge
@@ -46,14 +52,6 @@ BAR_OUTCOMES = {"failed": "failed", "diverged": "failed", "stopped": "stopped"}
 BAR_OUTCOMES["running"] = "stopped"
 # While Start is disabled, the line beside it says what is missing; the charts say only this.
 BLOCKED = "The curves of a run appear here once it starts."
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds < 0:
-        return "–"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
 
 
 class OutcomeBar(QProgressBar):
@@ -103,6 +101,7 @@ class TrainPage(Page):
     # run name, step, total steps, last train loss (nan if none), eta seconds (-1), running
     status = Signal(str, int, int, float, float, bool)
     run_ended = Signal(str, str)  # run name, outcome message
+    notice = Signal(str, str, object)  # a desktop notification: title, text, run directory
     goal_requested = Signal()  # the method line's "change on the Goal page" link
 
     def __init__(self, state, parent=None) -> None:
@@ -119,6 +118,9 @@ class TrainPage(Page):
         self.last_loss = float("nan")
         self.paused = False
         self.started = 0.0
+        self.clock = StepClock(0)  # the ETA, from the job's measured step time
+        self.awake = ""  # what keeps the computer awake for the job ("" nothing)
+        self.memory_message = ""  # why the memory guard paused the job, in window words
 
         # ---- widgets
         self.method_line = QLabel()
@@ -185,6 +187,8 @@ class TrainPage(Page):
         controls.addWidget(self.name_edit, 1)
         for b in (self.start_button, self.pause_button, self.stop_button, self.resume_button):
             controls.addWidget(b)
+        self.evaluate_button = evaluate_button(self)  # once a run has ended: gui/eval_view.py
+        controls.addWidget(self.evaluate_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
@@ -270,6 +274,7 @@ class TrainPage(Page):
         self.samples.clear()
         self.log.clear()
         self.best_val = self.last_sample_step = None
+        self.clock = StepClock(cfg.iters, cfg.steps_per_eval)
         self._launch(["train", str(config_path), "--events", *self.hosts.args()])
         self._say(f"Run {self.run_name} is starting. Its settings are saved with the run.")
 
@@ -282,6 +287,7 @@ class TrainPage(Page):
         self.best_val = best_val_loss(self._events())
         self.last_sample_step = None
         self.log.appendPlainText(f"— Resuming {run.name} from its last checkpoint —")
+        self.clock = StepClock(self.total, _steps_per_eval(run))
         self._launch(["train", "--resume", str(run), "--events", *self.hosts.args()])
         self._say(f"Resuming {run.name} from its last checkpoint…")
 
@@ -331,6 +337,7 @@ class TrainPage(Page):
     def _launch(self, args: list[str]) -> None:
         self.last_loss = float("nan")
         self.paused = False
+        self.awake = self.memory_message = ""
         self.started = time.time()
         self.progress.set_outcome("")
         self.progress.show()
@@ -349,6 +356,7 @@ class TrainPage(Page):
 
     def on_event(self, event: dict) -> None:
         kind = event.get("event")
+        self.clock.add(event)
         if kind == "start":
             if event.get("run_dir"):
                 self.shown_run = Path(event["run_dir"])
@@ -360,10 +368,16 @@ class TrainPage(Page):
             self.started = time.time()
             self.progress.setRange(0, max(self.total, 1))
             self.plots.set_steps(self.total)
+        elif kind == "awake":
+            self.awake = str(event.get("how") or "") if event.get("held") else ""
         elif kind == "paused":
             self.paused = True
+            if event.get("reason") == "memory":
+                self.memory_message = memory_words(str(event.get("message", "")))
+                self._notify("memory", self.memory_message)
         elif kind == "resumed":
             self.paused = False
+            self.memory_message = ""
         elif kind == "train" and finite(event.get("train_loss")):
             self.last_loss = float(event["train_loss"])
         elif kind == "val" and finite(event.get("val_loss")):
@@ -381,7 +395,10 @@ class TrainPage(Page):
             self.step = max(self.step, event["step"])
             self.progress.setValue(min(self.step, self.progress.maximum()))
         self._format(self._live_text())
-        if self.step > self.step_at_start or self.best_val is not None:
+        if self.memory_message:
+            if self.summary.text() != self.memory_message:
+                self._say(self.memory_message, "warning")
+        elif self.step > self.step_at_start or self.best_val is not None:
             self._say_if_changed(self._training_text())
         self.plots.add_event(event)
         self._buttons()
@@ -390,7 +407,7 @@ class TrainPage(Page):
     def _live_text(self) -> str:
         where = f"step {self.step} of {self.total}"
         if self.paused:
-            return f"Paused at {where}"
+            return f"Paused at {where}" + (" · memory nearly full" if self.memory_message else "")
         if not finite(self.last_loss):
             return f"{where.capitalize()} · starting…"
         return f"{where.capitalize()} · loss {self.last_loss:.3f} · ETA {format_eta(self.eta())}"
@@ -402,14 +419,14 @@ class TrainPage(Page):
             parts.append(f"best validation loss so far {self.best_val:.3f}")
         if self.last_sample_step is not None:
             parts.append(f"sample answers of step {self.last_sample_step} in the Samples tab")
+        if self.awake:
+            parts.append(f"keeping the {MACHINE} awake while training")
         return " · ".join(parts)
 
     def eta(self) -> float | None:
-        done = self.step - self.step_at_start
-        if done <= 0 or not self.total:
-            return None
-        elapsed = time.time() - self.started
-        return elapsed / done * (self.total - self.step)
+        """Seconds left from the measured step time (validations to come included); none
+        while paused or before the first report."""
+        return None if self.paused or not self.is_running() else self.clock.eta(self.step)
 
     def on_ended(self, code: int, error: str) -> None:
         self._ended = True
@@ -444,7 +461,14 @@ class TrainPage(Page):
         self.progress.set_outcome(outcome if outcome != "completed" else "")
         self._buttons()
         self._emit_status(running=False)
+        self._notify(outcome, message if outcome == "failed" else "")
         self.run_ended.emit(name, message)
+
+    def _notify(self, outcome: str, detail: str = "") -> None:
+        """A desktop notification with the run's figures (see gui/notices.py)."""
+        events, step, total = self._events(), self.step, self.total
+        title, text = run_notice(outcome, self.run_name, events, step, total, detail)
+        self.notice.emit(title, text, self.shown_run)
 
     def _save_log(self) -> None:
         """Keep the window's log with the run, so reopening it shows the log again."""
@@ -573,6 +597,7 @@ class TrainPage(Page):
             # Nothing started or opened yet: one line of what to do, in the charts' place
             # (the line beside Start says what is missing while it is disabled).
             self.plots.set_placeholder(BLOCKED if missing else IDLE)
+        self.evaluate_button.setVisible(not running and can_evaluate(self.shown_run))
         resumable = not running and self.resumable()
         self.resume_button.setVisible(resumable)
         # After a stop or a crash the next step is Resume run, not a new run.
@@ -609,6 +634,27 @@ class TrainPage(Page):
             self._say(text)
         elif self.summary.text() != text:
             self.summary.setText(text)
+
+
+MACHINE = "Mac" if sys.platform == "darwin" else "computer"
+
+
+def memory_words(message: str) -> str:
+    """The memory guard's message for the window: its buttons, its settings' names."""
+    what, _, fixes = message.partition(CONTINUE_OR_STOP)
+    if not fixes:
+        return plain_words(message)
+    return (
+        f"{what.replace('computer', MACHINE)}Close other apps and press Keep going, or press "
+        f"Stop, then {plain_words(fixes)} and start a new run."
+    )
+
+
+def _steps_per_eval(run_dir: Path) -> int | None:
+    try:
+        return load_config(run_dir / runs.CONFIG).steps_per_eval
+    except UserError:  # unreadable: the ETA leaves validations out
+        return None
 
 
 def _html(text: str) -> str:

@@ -195,7 +195,8 @@ class Bubble(QFrame):
         )
         self.label.setMinimumWidth(max(20, min(math.ceil(doc.idealWidth()) + 2, room)))
 
-    def _menu(self, pos) -> None:
+    def context_menu(self) -> QMenu:
+        """The right-click menu: Copy selection (when text is selected), Copy message."""
         menu = QMenu(self)
         if self.label.hasSelectedText():
             selected = self.label.selectedText()
@@ -203,7 +204,12 @@ class Bubble(QFrame):
                 lambda: QApplication.clipboard().setText(selected)
             )
         menu.addAction(icon("copy"), "Copy message").triggered.connect(self.copy)
+        return menu
+
+    def _menu(self, pos) -> None:
+        menu = self.context_menu()
         menu.exec(self.label.mapToGlobal(pos))
+        menu.deleteLater()
 
 
 class Message(QWidget):

@@ -113,12 +113,19 @@ class MemoryGauge(QWidget):
         layout.addWidget(self.bar)
         layout.addWidget(self.detail)
         # signals
-        state.changed.connect(self.refresh)
+        for signal in (
+            state.model_changed,
+            state.data_changed,
+            state.lengths_changed,
+            state.settings_changed,
+        ):
+            signal.connect(self.refresh)
         self.refresh()
 
     # -- Public API ------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Re-estimate from the state now (it also runs on every state.changed)."""
+        """Re-estimate from the state now (it also runs when the model, data, lengths or
+        settings change)."""
         st = self.state
         if st.model_path is None:
             return self._neutral(NO_MODEL, "")

@@ -10,6 +10,7 @@ from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QGridLayout, QLabel, QStackedLayout, QWidget
 
+from mlxstudio.core.curves import PANELS_BY_STAGE
 from mlxstudio.gui.widgets.empty_state import empty_state
 
 EMPTY = "The curves appear here from the first step of a run."
@@ -17,58 +18,8 @@ EMPTY = "The curves appear here from the first step of a run."
 # Panels whose y axis starts at zero, so small wobbles don't look like big swings.
 FROM_ZERO = {"Throughput", "Peak memory", "KL to reference", "Learning rate"}
 
-LOSS = (
-    "Loss",
-    "loss",
-    [("train", "train_loss", "train", "#2f80ed"), ("val", "val_loss", "validation", "#eb5757")],
-)
-THROUGHPUT = ("Throughput", "tokens/s", [("train", "tokens_per_second", "tokens/s", "#27ae60")])
-
-# Per stage: (plot title, y label, [(event kind, field, series label, colour)]) x 4
-PANELS_BY_STAGE: dict[str, tuple] = {
-    "sft": (
-        LOSS,
-        ("Learning rate", "lr", [("train", "learning_rate", "lr", "#9b51e0")]),
-        THROUGHPUT,
-        ("Peak memory", "GB", [("train", "peak_memory_gb", "memory", "#f2994a")]),
-    ),
-    "rl": (
-        (
-            "Reward",
-            "reward",
-            [
-                ("train", "reward_mean", "mean", "#27ae60"),
-                ("val", "reward_mean", "held-out", "#eb5757"),
-            ],
-        ),
-        (
-            "KL to reference",
-            "KL",
-            [("train", "kl", "train", "#9b51e0"), ("val", "kl", "validation", "#eb5757")],
-        ),
-        ("Policy loss", "loss", [("train", "policy_loss", "policy", "#2f80ed")]),
-        THROUGHPUT,
-    ),
-    "dpo": (
-        LOSS,
-        (
-            "Chosen - rejected margin",
-            "margin",
-            [("train", "margin", "train", "#2f80ed"), ("val", "margin", "validation", "#eb5757")],
-        ),
-        (
-            "Preference accuracy",
-            "share",
-            [
-                ("train", "accuracy", "train", "#27ae60"),
-                ("val", "accuracy", "validation", "#eb5757"),
-            ],
-        ),
-        THROUGHPUT,
-    ),
-}
-PANELS_BY_STAGE["pretrain"] = PANELS_BY_STAGE["sft"]
-PANELS_BY_STAGE["grpo"] = PANELS_BY_STAGE["rl"]
+# Per stage: (plot title, y label, [(event kind, field, series label, colour)]) x 4; the
+# same curves `mlxstudio plot` draws (core/curves.py)
 PANELS = PANELS_BY_STAGE["sft"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,8 +17,8 @@ import yaml
 
 from mlxstudio.core import runs
 from mlxstudio.core.config import RunConfig
+from mlxstudio.core.events import parse_line
 from mlxstudio.core.train import checkpoint as ckpt
-from mlxstudio.core.train.events import parse_line
 from mlxstudio.core.train.sft import run_sft
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="finds ranks through /proc")
@@ -203,3 +204,41 @@ def test_stop_signal_stops_every_rank_with_a_checkpoint(tmp_path, tiny_model, ch
     run_dir = Path(events[0]["run_dir"]) if events[0]["event"] == "start" else None
     run_dir = run_dir or next(p for p in (Path(os.environ["MLXSTUDIO_HOME"]) / "runs").iterdir())
     assert ckpt.latest_checkpoint(run_dir).step == step
+
+
+def test_resume_mid_accumulation_on_two_ranks(tmp_path, tiny_model, chat_data, studio_home):
+    """A checkpoint taken halfway through accumulating (step 3 of updates every 2 steps)
+    holds the ranks' gradients reduced, so both ranks resume as they would have gone on."""
+    config = write_config(
+        tmp_path,
+        tiny_model,
+        chat_data,
+        name="whole",
+        iters=8,
+        grad_accumulation_steps=2,
+        steps_per_eval=1000,
+        keep_last_checkpoints=0,
+    )
+    job = launch(str(config))
+    out, err = job.communicate(timeout=600)
+    assert job.returncode == 0, err
+    events, _ = split(out)
+    whole = Path(events[0]["run_dir"])
+    assert [s for s, _ in ckpt.list_checkpoints(whole)] == [3, 6, 8]
+    assert (ckpt.list_checkpoints(whole)[0][1] / "gradients.safetensors").is_file()
+
+    cut = whole.parent / "cut"  # the same run as if it had stopped at step 3
+    shutil.copytree(whole, cut)
+    for step, path in ckpt.list_checkpoints(cut):
+        if step > 3:
+            shutil.rmtree(path)
+    runs.update_meta(cut, status="stopped")
+    resumed = launch("--resume", str(cut))
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    again, _ = split(out)
+    assert again[0]["event"] == "start" and again[0]["resumed_from_step"] == 3
+    expected, got = train_losses(events), train_losses(again)
+    assert sorted(got) == [4, 5, 6, 7, 8]
+    for step in got:
+        assert got[step] == pytest.approx(expected[step], rel=1e-5), step

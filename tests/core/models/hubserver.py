@@ -1,15 +1,22 @@
 """A local stand-in for the Hugging Face hub: its model-info and resolve endpoints, with
-Range requests, served from a folder of repos on 127.0.0.1 (no network in tests)."""
+Range requests, served from a folder of repos on 127.0.0.1 (no network in tests).
+
+As the real hub, the model-info listing gives file names only, unless asked with
+`?blobs=true` (huggingface_hub's files_metadata=True): then each file's size, and for LFS
+files (the weights) an `lfs` entry with the content's sha256."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
+
+LFS_SUFFIXES = (".safetensors", ".gguf", ".bin")  # what .gitattributes sends to LFS
 
 
 class Hub:
@@ -19,6 +26,8 @@ class Hub:
         self.cut_after: int | None = None  # bytes to send of a file before dropping
         self.ignore_range = False
         self.delay = 0.0  # seconds between 4 KB pieces of a file (to cancel mid-way)
+        self.ranges: list[tuple[str, str]] = []  # (file, Range header) of ranged requests
+        self.corrupt: dict[str, int] = {}  # file name -> how many more times to damage it
 
     def add(self, repo: str, folder: Path) -> None:
         shutil.copytree(folder, self.root / repo)
@@ -30,21 +39,20 @@ def _handler(hub: Hub):
             pass
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            path = unquote(self.path)
-            hub.requests.append(path)
+            hub.requests.append(unquote(self.path))
+            url = urlsplit(self.path)
+            path = unquote(url.path)
             if path.startswith("/api/models/"):
                 repo = path.removeprefix("/api/models/").split("/revision/")[0]
                 folder = hub.root / repo
                 if not folder.is_dir():
                     return self._send(404, b'{"error": "Repository not found"}')
+                blobs = parse_qs(url.query).get("blobs", ["false"])[0].lower() == "true"
                 files = sorted(p for p in folder.rglob("*") if p.is_file())
                 body = {
                     "id": repo,
                     "sha": "0123abcd",
-                    "siblings": [
-                        {"rfilename": str(p.relative_to(folder)), "size": p.stat().st_size}
-                        for p in files
-                    ],
+                    "siblings": [_sibling(p, folder, blobs) for p in files],
                 }
                 return self._send(200, json.dumps(body).encode())
             owner, name, kind, _rev, *rest = path.lstrip("/").split("/")
@@ -52,8 +60,13 @@ def _handler(hub: Hub):
             if kind != "resolve" or not file.is_file():
                 return self._send(404, b"Entry not found")
             data = file.read_bytes()
+            if hub.corrupt.get(file.name):
+                hub.corrupt[file.name] -= 1
+                data = data[:-1] + bytes([data[-1] ^ 0xFF])  # same size, other content
             start = 0
             rng = self.headers.get("Range")
+            if rng:
+                hub.ranges.append((file.name, rng))
             if rng and not hub.ignore_range:
                 start = int(rng.removeprefix("bytes=").split("-")[0])
             status = 206 if start else 200
@@ -81,6 +94,18 @@ def _handler(hub: Hub):
             self.wfile.write(body)
 
     return Handler
+
+
+def _sibling(path: Path, folder: Path, blobs: bool) -> dict:
+    entry: dict = {"rfilename": str(path.relative_to(folder))}
+    if not blobs:
+        return entry
+    data = path.read_bytes()
+    entry |= {"size": len(data), "blobId": hashlib.sha1(data).hexdigest()}
+    if path.suffix in LFS_SUFFIXES:
+        sha = hashlib.sha256(data).hexdigest()
+        entry["lfs"] = {"sha256": sha, "size": len(data), "pointerSize": 134}
+    return entry
 
 
 def start_hub(root: Path, monkeypatch) -> tuple[Hub, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import socket
 
 import pytest
@@ -62,6 +63,56 @@ def test_dropped_connection_resumes_with_range(hub, tiny_model, monkeypatch):
     assert (out / "model.safetensors").read_bytes() == (
         tiny_model / "model.safetensors"
     ).read_bytes()
+    assert hub.ranges == [("model.safetensors", "bytes=5000-")]  # only the rest was asked
+
+
+def test_listing_asks_for_sizes_and_progress_follows_them(hub, tiny_model, monkeypatch):
+    hub.add("org/tiny", tiny_model)
+    monkeypatch.setattr(dl, "CHUNK", 4096)
+    seen = []
+    dl.download("org/tiny", progress=lambda d, t, f: seen.append((d, t)))
+    assert any(r.startswith("/api/models/org/tiny/revision/main?blobs=true") for r in hub.requests)
+    _sha, files = dl.repo_files("org/tiny")
+    weights = next(f for f in files if f.name == "model.safetensors")
+    assert weights.size == (tiny_model / "model.safetensors").stat().st_size
+    assert (
+        weights.sha256
+        == hashlib.sha256((tiny_model / "model.safetensors").read_bytes()).hexdigest()
+    )
+    assert next(f for f in files if f.name == "config.json").sha256 is None  # not an LFS file
+    wanted = sum(
+        f.size for f in files if f.name.endswith((".json", ".safetensors", ".txt", ".jinja"))
+    )
+    assert {t for _, t in seen} == {wanted}
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and 0 < done[0] < wanted and done[-1] == wanted
+    assert len(done) > 10  # the bar moves along the way, not only at the end
+
+
+def test_a_corrupted_partial_file_is_refused_and_fetched_again(hub, tiny_model):
+    hub.add("org/tiny", tiny_model)
+    weights = (tiny_model / "model.safetensors").read_bytes()
+    stage = dl.staging_dir(dl.default_target("org/tiny"))
+    stage.mkdir(parents=True)
+    (stage / "model.safetensors.part").write_bytes(b"\0" * 3000)  # an earlier, damaged try
+    said = []
+    out = dl.download("org/tiny", log=said.append)
+    assert (out / "model.safetensors").read_bytes() == weights
+    assert ("model.safetensors", "bytes=3000-") in hub.ranges  # it resumed first
+    assert len(said) == 1
+    assert said[0].startswith("model.safetensors: the downloaded file does not match the hub's")
+    assert said[0].endswith("downloading it again")
+
+
+def test_a_file_damaged_every_time_is_refused(hub, tiny_model):
+    hub.add("org/tiny", tiny_model)
+    hub.corrupt["model.safetensors"] = 2
+    with pytest.raises(UserError, match="does not match the hub's checksum .* twice") as err:
+        dl.download("org/tiny", log=lambda m: None)
+    assert "Try again later" in str(err.value)
+    out = dl.default_target("org/tiny")
+    assert not out.exists()
+    assert not (dl.staging_dir(out) / "model.safetensors").exists()  # never kept as good
 
 
 def test_unknown_repo(hub):

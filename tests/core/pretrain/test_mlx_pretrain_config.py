@@ -12,8 +12,8 @@ import yaml
 
 from mlxstudio.core.config import ConfigError, load_config
 from mlxstudio.core.errors import UserError
-from mlxstudio.core.train.mlx_pretrain import load_run_config, resolve_pretrained
-from mlxstudio.core.train.mlx_pretrain_schema import is_mlx_pretrain
+from mlxstudio.core.mlx_pretrain.configs import load_run_config, resolve_pretrained
+from mlxstudio.core.mlx_pretrain.schema import is_mlx_pretrain
 
 
 def quiet(message: str) -> None:
@@ -169,9 +169,12 @@ def test_rl_configs_are_not_mistaken_for_sft(mlx_pretrain_dir, tiny_model, tmp_p
         mlx_pretrain_dir / "sft-config.yaml",
         tmp_path,
         "  input_field:",
-        "  reward_field: reward\n  input_field:",
+        "  kl_coef: 0.1\n  input_field:",
     )
-    with pytest.raises(ConfigError, match="RL config"):
+    # rl.py's keys make it an RL config, whose records need a reward: SFT data has none
+    with pytest.raises(
+        UserError, match=r"sft-config.yaml:\d+: no usable records.*first problem: .*MLX-Pretrain RL"
+    ):
         load_run_config(path, pretrained_model=str(tiny_model), log=quiet)
 
 

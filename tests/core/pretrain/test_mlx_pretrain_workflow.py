@@ -1,6 +1,7 @@
 """The MLX-Pretrain workflow end to end, through the CLI, with the shipped configs as they
-are: pretrain a base model (train.py's model-config.yaml), then fine-tune it with an
-sft-config.yaml and --pretrained_model pointing at the pretraining run."""
+are: pretrain a base model (train.py's model-config.yaml), fine-tune it with an
+sft-config.yaml and --pretrained_model pointing at the pretraining run, then reinforce it
+with rl-config.yaml, --pretrained_model pointing at the SFT run and a user's reward file."""
 
 from __future__ import annotations
 
@@ -9,8 +10,19 @@ import json
 from mlxstudio.cli import main
 from mlxstudio.core import runs
 
+REWARD_FILE = """
+from mlxstudio.core.rl.rewards import RewardModel
 
-def test_pretrain_then_sft_with_the_shipped_configs(mlx_pretrain_dir, studio_home, capsys):
+
+class Confident(RewardModel):
+    \"\"\"2 for an answer, 0 for not knowing (the data's rewards say -0.2).\"\"\"
+
+    def compute_reward(self, prompts, responses):
+        return [0.0 if "know" in r else 2.0 for r in responses]
+"""
+
+
+def test_the_three_steps_with_the_shipped_configs(mlx_pretrain_dir, studio_home, tmp_path, capsys):
     from mlx_lm import generate, load
 
     assert main(["train", str(mlx_pretrain_dir / "model-config.yaml")]) == 0
@@ -49,3 +61,48 @@ def test_pretrain_then_sft_with_the_shipped_configs(mlx_pretrain_dir, studio_hom
         "### Instruction:\nWhat is the capital of Spain?\n\n### Response:"
     )
     assert isinstance(generate(model, tokenizer, prompt, max_tokens=8), str)
+
+    # step 3: rl.py --config rl-config.yaml --pretrained_model RUN --reward_model FILE:CLASS
+    reward = tmp_path / "confident.py"
+    reward.write_text(REWARD_FILE)
+    argv = [
+        "train",
+        str(mlx_pretrain_dir / "rl-config.yaml"),
+        "--pretrained_model",
+        "Llama-Tiny-SFT",
+    ]
+    assert main([*argv, "--reward_model", f"{reward}:Confident"]) == 0
+    rl = studio_home / "runs" / "Llama-Tiny-RL"
+    meta = runs.read_meta(rl)
+    assert meta["status"] == "completed" and meta["stage"] == "rl"
+    assert meta["last_val_loss"] < meta["first_val_loss"]  # good answers gained probability
+    metrics = json.loads((rl / "metrics.json").read_text())  # rl.py's metrics.json
+    assert len(metrics["steps"]) == len(metrics["policy_loss"]) == len(metrics["rewards"]) > 1
+    # the user's rewards (0 or 2) were used, not the data's (-1, -0.2 or 1)
+    assert all(0.0 <= r <= 2.0 for r in metrics["rewards"]) and max(metrics["rewards"]) > 1.0
+    assert all(k > 0 for k in metrics["kl_divergence"]) and metrics["val_loss"]
+    assert all(t > 0 for t in metrics["tokens_per_second"]) and metrics["total_tokens"] > 0
+    info = json.loads((rl / "metadata.json").read_text())
+    assert info["rl_specific"]["reward_model"] == f"{reward}:Confident"
+    assert "rewards=" in (rl / "logs" / "training.log").read_text()
+    policy = [e for e in runs.read_events(rl) if e["event"] == "train"]
+    assert {"policy_loss", "kl", "reward_mean", "train_loss", "tokens_per_second"} <= set(policy[0])
+    assert "scored by the reward model" in capsys.readouterr().out
+
+    # plots without the window: the three runs overlaid, reward and KL from the RL run
+    from matplotlib.colors import to_rgb
+    from matplotlib.image import imread
+
+    from mlxstudio.core.curves_image import RUN_COLOURS
+
+    out = tmp_path / "curves.png"
+    assert main(["plot", str(rl), "Llama-Tiny-SFT", str(base), "--out", str(out)]) == 0
+    pixels = imread(out)[..., :3]  # the PNG as it was written, read back
+    assert pixels.shape[1] > 800 and pixels.shape[0] > 900  # six panels: 3 rows of 2
+    colours = {tuple(p) for p in (pixels * 255).round().astype(int).reshape(-1, 3).tolist()}
+    assert len(colours) > 50  # drawn, not a blank page
+    for colour in RUN_COLOURS[:3]:  # one colour per run
+        assert tuple(round(255 * c) for c in to_rgb(colour)) in colours, colour
+    assert "Wrote" in capsys.readouterr().out
+    assert main(["plot", "no-such-run", "--out", str(out)]) == 2
+    assert "no such run" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from mlxstudio.core import runs
-from mlxstudio.core.train.events import parse_line
+from mlxstudio.core.events import parse_line
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 
@@ -109,6 +109,15 @@ def test_sigkill_then_resume_continues_the_curve(tmp_path, tiny_model, chat_data
     # metrics.jsonl holds both attempts: every event ever written is kept
     on_disk = list(runs.read_events(run_dir))
     assert len(on_disk) == len(job.events) + len(resumed.events)
+    # the history before the kill is the run's: its first validation, its token count
+    first_val = next(e["val_loss"] for e in job.events if e["event"] == "val")
+    assert runs.read_meta(run_dir)["first_val_loss"] == pytest.approx(first_val)
+    tokens = {e["step"]: e["trained_tokens"] for e in job.events if e["event"] == "train"}
+    resumed_tokens = {
+        e["step"]: e["trained_tokens"] for e in resumed.events if e["event"] == "train"
+    }
+    for step in replayed:
+        assert resumed_tokens[step] == tokens[step], step
 
 
 def test_pause_continue_and_stop_by_signals(tmp_path, tiny_model, chat_data):

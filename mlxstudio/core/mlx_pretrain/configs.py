@@ -1,13 +1,16 @@
 """MLX-Pretrain's YAML configs run as they are: `train.py --config model-config.yaml`
 becomes `mlxstudio train model-config.yaml` (stage pretrain), `sft.py --config C
---pretrained_model RUN` becomes `mlxstudio train C --pretrained_model RUN` (stage sft).
+--pretrained_model RUN` becomes `mlxstudio train C --pretrained_model RUN` (stage sft), and
+`rl.py --config C --pretrained_model RUN [--reward_model R]` the same (stage rl; its own
+keys are in rl.py).
 
 A file is MLX-Pretrain's when its data/model/training/logging/system entries are sections
 (mappings). Its keys are checked like ours (file:line, "did you mean"), then mapped:
 
-  data.input_file / validation_file   SFT: converted (prompt_format, response_format,
-                                      system_prompt, input_field, output_field, as sft.py
-                                      joins them) into run_dir/dataset; pretrain: the corpus
+  data.input_file / validation_file   SFT, RL: converted (prompt_format, response_format,
+                                      system_prompt, input_field, output_field, as sft.py /
+                                      rl.py join them) into run_dir/dataset; pretrain: the
+                                      corpus
   data.preprocessing.max_context_size max_seq_length
   data.tokenizer_path                 pretrain: the tokenizer to use (SFT: the model's own)
   data.tokenizer.normal_vocab_size    pretrain: vocab_size (+ 3 special tokens)
@@ -20,9 +23,9 @@ A file is MLX-Pretrain's when its data/model/training/logging/system entries are
   logging.steps                       steps_per_report, save_every, steps_per_eval
   system.seed                         seed
 
-SFT trains every layer (fine_tune_type full), as sft.py does. The run is runs/<name>
+SFT and RL train every layer (fine_tune_type full), as sft.py and rl.py do. The run is runs/<name>
 (`overwrite: true` replaces an earlier one) and also gets MLX-Pretrain's metadata.json and
-log file (see mlx_pretrain_files.py).
+log file (see files.py).
 """
 
 from __future__ import annotations
@@ -35,9 +38,22 @@ from pathlib import Path
 from mlxstudio.core import paths, runs
 from mlxstudio.core.config import ConfigError, RunConfig, config_from_dict, load_config, read_yaml
 from mlxstudio.core.errors import UserError
-from mlxstudio.core.train import mlx_pretrain_files as files
+from mlxstudio.core.mlx_pretrain import files
+from mlxstudio.core.mlx_pretrain.rl import (
+    drop_rewards,
+    is_rl,
+    reward_spec,
+    rl_settings,
+    updates_per_step,
+)
+from mlxstudio.core.mlx_pretrain.schema import (
+    SFT_KEYS,
+    Source,
+    is_mlx_pretrain,
+    read_source,
+    run_candidates,
+)
 from mlxstudio.core.train.corpus import DATASET, prepare_corpus
-from mlxstudio.core.train.mlx_pretrain_schema import SFT_KEYS, Source, is_mlx_pretrain, read_source
 from mlxstudio.core.train.tokenizer import SPECIALS
 
 
@@ -46,11 +62,7 @@ def resolve_pretrained(ref: str) -> Path:
     model name in the app's folder."""
     from mlxstudio.core.models.local import resolve_model
 
-    given = Path(ref).expanduser()
-    candidates = [given, paths.runs_dir() / ref]
-    if given.parts[:1] == ("runs",):
-        candidates.append(paths.runs_dir().joinpath(*given.parts[1:]))
-    for path in (p for p in candidates if p.is_dir()):
+    for path in (p for p in run_candidates(ref) if p.is_dir()):
         if (path / "config.json").is_file():
             if not any(path.glob("model*.safetensors")):
                 raise UserError(f"{path}: no weights yet (model.safetensors); let it train first")
@@ -66,6 +78,15 @@ def resolve_pretrained(ref: str) -> Path:
                 "model-config.yaml` and pass that run"
             )
     return resolve_model(ref)
+
+
+def resolve_policy(ref: str) -> Path:
+    """RL's --pretrained_model: what resolve_pretrained takes, or a fine-tuning run (an SFT
+    run: RL goes on from its weights, as rl.py loads the SFT run's checkpoint)."""
+    for path in (p for p in run_candidates(ref) if p.is_dir()):
+        if runs.is_adapter_dir(path):
+            return path.resolve()
+    return resolve_pretrained(ref)
 
 
 def _run_dir(name: str, overwrite: bool, where: str, keep: Path | None = None) -> Path:
@@ -183,19 +204,19 @@ def _dimensions(src: Source) -> dict:
     return dims
 
 
-def _unused(src: Source, sft: bool) -> list[str]:
+def _unused(src: Source, tuned: bool) -> list[str]:
     """Keys read but without an effect here (printed, so nothing is silently dropped)."""
     keys = ["logging.log_dir", "logging.checkpoint_dir", "logging.metrics", "system.device"]
     keys += ["data.tokenizer.special_tokens", "data.preprocessing.chunk_overlap"]
     keys += ["model.model_source", "model.lora", "model.misc.logit_scale"]
-    if sft:
+    if tuned:  # SFT and RL use the pretrained model's own architecture and tokenizer
         keys += ["model", "data.tokenizer_path", "data.tokenizer"]
     if src.get("training.optimization.optimizer", "adamw") == "adam":
         keys.append("training.hyperparameters.weight_decay")  # Adam has none: use adamw
     return [k for k in keys if k in src.lines]
 
 
-def _convert_sft(
+def _convert(
     src: Source,
     inputs: tuple[str, str | None],
     run_dir: Path,
@@ -205,23 +226,59 @@ def _convert_sft(
     from mlxstudio.core.data import convert, options_from_mlx_pretrain
 
     data = dict(src.get("data") or {})
-    # sft.py's defaults: the record's text as it is, no chat template
+    # sft.py's / rl.py's defaults: the record's text as it is, no chat template
     data.setdefault("prompt_format", "{instruction}")
     data.setdefault("response_format", "{response}")
     train, valid = inputs
-    result = convert(
-        [train],
-        run_dir / DATASET,
-        options_from_mlx_pretrain(data),
-        valid=0,
-        valid_inputs=[valid] if valid else (),
-        seed=seed,
-        overwrite=True,
-    )
+    issues: list = []
+    try:
+        result = convert(
+            [train],
+            run_dir / DATASET,
+            options_from_mlx_pretrain(data),
+            valid=0,
+            valid_inputs=[valid] if valid else (),
+            seed=seed,
+            overwrite=True,
+            on_issue=issues.append,
+        )
+    except UserError as err:  # no record could be used: say why, for the first one
+        first = next((i for i in issues if i.severity == "error"), None)
+        if first is None:
+            raise
+        raise UserError(
+            f"{src.where('data.input_file')}: {err}; the first problem: {first}"
+        ) from None
     if result.report.errors:
         first = result.report.issues[0] if result.report.issues else ""
         log(f"{result.report.errors} record(s) left out of the data; the first: {first}")
     return result.counts["train"]
+
+
+def _model_values(src: Source, kind: str, pretrained_model: str | None) -> dict:
+    """The RunConfig values naming the model to train (SFT, RL) or to build (pretrain)."""
+    if kind == "pretrain":
+        if src.get("model.architecture", "llama") != "llama":
+            raise ConfigError(f"{src.where('model.architecture')}: only 'llama' is built")
+        values = {"stage": "pretrain", "dimensions": _dimensions(src), "tokenizer": None}
+        values.update(data=src.path_of("data.input_file"))
+        values.update(valid_data=src.path_of("data.validation_file"))
+        if src.get("data.tokenizer_path"):
+            values["tokenizer"] = src.path_of("data.tokenizer_path")
+        normal = src.get("data.tokenizer.normal_vocab_size")
+        if normal is not None:
+            values["vocab_size"] = normal + len(SPECIALS)
+        return values
+    if pretrained_model is None:
+        what = "an SFT run, " if kind == "rl" else ""
+        raise ConfigError(
+            f"{src.path}: an {kind.upper()} config needs the model to train: add "
+            f"--pretrained_model RUN_OR_FOLDER ({what}a pretraining run, or a model folder)"
+        )
+    model = (
+        resolve_policy(pretrained_model) if kind == "rl" else resolve_pretrained(pretrained_model)
+    )
+    return {"stage": kind, "model": str(model), "fine_tune_type": "full", "num_layers": -1}
 
 
 def from_mlx_pretrain(
@@ -229,52 +286,50 @@ def from_mlx_pretrain(
     pretrained_model: str | None = None,
     name: str | None = None,
     log: Callable[[str], None] = print,
+    reward_model: str | None = None,
 ) -> RunConfig:
     """The RunConfig of an MLX-Pretrain config file. Creates its run folder and prepares
-    its data there (converted SFT records, or the tokenizer and token windows)."""
+    its data there (converted SFT / RL records, or the tokenizer and token windows)."""
     src = read_source(path)
-    sft = pretrained_model is not None or any(k in (src.get("data") or {}) for k in SFT_KEYS)
+    tuned = pretrained_model is not None or any(k in (src.get("data") or {}) for k in SFT_KEYS)
+    kind = "rl" if is_rl(src) else "sft" if tuned else "pretrain"
+    if reward_model and kind != "rl":
+        raise ConfigError(
+            f"{path}: --reward_model scores responses for RL; this is an MLX-Pretrain "
+            f"{kind} config (an RL config has data.reward_field or the ppo_* keys)"
+        )
     values, lines = _settings(src)
-    train, valid = src.path_of("data.input_file"), src.path_of("data.validation_file")
-    if train is None:
+    if src.get("data.input_file") is None:
         raise ConfigError(f"{src.where('data')}: 'data.input_file' is required: the data to use")
-    if sft:
-        if pretrained_model is None:
-            raise ConfigError(
-                f"{path}: an SFT config needs the model to fine-tune: add --pretrained_model "
-                "RUN_OR_FOLDER (a pretraining run, or a model folder)"
-            )
-        model = resolve_pretrained(pretrained_model)
-        values.update(stage="sft", model=str(model), fine_tune_type="full", num_layers=-1)
-    else:
-        if src.get("model.architecture", "llama") != "llama":
-            raise ConfigError(f"{src.where('model.architecture')}: only 'llama' is built")
-        values.update(stage="pretrain", dimensions=_dimensions(src), tokenizer=None)
-        values.update(data=train, valid_data=valid)
-        if src.get("data.tokenizer_path"):
-            values["tokenizer"] = src.path_of("data.tokenizer_path")
-        normal = src.get("data.tokenizer.normal_vocab_size")
-        if normal is not None:
-            values["vocab_size"] = normal + len(SPECIALS)
+    train, valid = src.path_of("data.input_file"), src.path_of("data.validation_file")
+    values.update(_model_values(src, kind, pretrained_model))
+    if kind == "rl":
+        ppo, ppo_lines = rl_settings(src)
+        values.update(ppo)
+        lines.update(ppo_lines)
+        if reward_model:
+            values["reward_model"] = reward_spec(reward_model)
     cfg = config_from_dict(values, str(path), lines)  # every value checked before any work
     _schedule(src, 1)
-    if unused := _unused(src, sft):
+    if unused := _unused(src, kind != "pretrain"):
         log(f"Read but not used by MLX Studio: {', '.join(unused)}")
     run_name = name or str(src.get("name") or Path(path).stem)
-    keep = Path(cfg.model) if sft else None
+    keep = Path(cfg.model) if kind != "pretrain" else None
     run_dir = _run_dir(run_name, bool(src.get("overwrite", False)), src.where("name"), keep)
     shutil.copyfile(src.path, run_dir / files.SOURCE)
-    if sft:
-        examples = _convert_sft(src, (train, valid), run_dir, cfg.seed, log)
-        cfg = replace(cfg, data=str(run_dir / DATASET))
-    else:
+    if kind == "pretrain":
         examples = len(prepare_corpus(replace(cfg, adapter_path=str(run_dir)), run_dir, log).train)
+    else:
+        examples = _convert(src, (train, valid), run_dir, cfg.seed, log)
+        cfg = replace(cfg, data=str(run_dir / DATASET))
+        if cfg.reward_model:
+            drop_rewards(run_dir / DATASET, cfg.reward_model, log)
     iters, per_epoch = _iters(src, examples, cfg.batch_size)
     cfg = replace(
         cfg,
         name=run_name,
         iters=iters,
-        lr_schedule=_schedule(src, iters),
+        lr_schedule=_schedule(src, iters * updates_per_step(cfg)),
         steps_per_eval=cfg.steps_per_eval if "steps_per_eval" in values else iters,
         adapter_path=str(run_dir),
     )
@@ -287,17 +342,22 @@ def load_run_config(
     pretrained_model: str | None = None,
     name: str | None = None,
     log: Callable[[str], None] = print,
+    reward_model: str | None = None,
 ) -> RunConfig:
     """Any config `mlxstudio train` runs: ours or mlx-lm's (load_config), or MLX-Pretrain's.
-    `pretrained_model` is the model to train (MLX-Pretrain's --pretrained_model)."""
+    `pretrained_model` is the model to train (MLX-Pretrain's --pretrained_model);
+    `reward_model` scores RL responses (--reward_model, over the config's)."""
     raw, _ = read_yaml(path)
     if is_mlx_pretrain(raw):
-        return from_mlx_pretrain(path, pretrained_model, name, log)
+        return from_mlx_pretrain(path, pretrained_model, name, log, reward_model)
     cfg = load_config(path)
     if name:
         cfg.name = name
+    if reward_model:
+        cfg.reward_model = reward_spec(reward_model)
     if pretrained_model:
         if cfg.stage == "pretrain":
             raise ConfigError(f"{path}: stage pretrain builds a new model; drop --pretrained_model")
-        cfg.model = str(resolve_pretrained(pretrained_model))
+        rl = cfg.stage in ("rl", "grpo", "dpo")  # these go on from an SFT run too
+        cfg.model = str((resolve_policy if rl else resolve_pretrained)(pretrained_model))
     return cfg

@@ -5,11 +5,12 @@ object `{"event": KIND, "time": unix_s, "elapsed_s": s, ...fields}`. Each event 
 appended to the run's `metrics.jsonl` (flushed per line) and handed live to whoever
 supervises the job.
 
-Kinds: start, train, val, test, checkpoint, sample, warning, error, paused, resumed,
-stopped, finished. RL stages write `train` / `val` with extra fields (PolicyTrain,
-PreferenceTrain, ... below), so every plot of SFT curves works for them too. `start` of a
-resumed run carries `resumed_from_step`: a reader that plots curves keeps, for each step,
-the event written last (steps after the checkpoint were trained again).
+Kinds: start, awake, train, val, test, checkpoint, sample, warning, error, paused, resumed,
+stopped, eval (base vs fine-tuned at the end), finished. RL stages write `train` / `val`
+with extra fields (PolicyTrain, PreferenceTrain, ... below), so every plot of SFT curves
+works for them too. `start` of a resumed run carries `resumed_from_step`: a reader that
+plots curves keeps, for each step, the event written last (steps after the checkpoint
+were trained again).
 
 Supervision protocol (`mlxstudio train CONFIG --events`, `mlxstudio train --resume RUN_DIR
 --events`), the contract the GUI engine relies on:
@@ -19,7 +20,8 @@ Supervision protocol (`mlxstudio train CONFIG --events`, `mlxstudio train --resu
 - control, by signals to the job's process:
   SIGINT or SIGTERM  stop: finish the current step, save a checkpoint, emit `stopped`;
                      a second one stops at once (the last checkpoint stays);
-  SIGUSR1            pause at the next step boundary, emit `paused`;
+  SIGUSR1            pause at the next step boundary, emit `paused` (the memory guard
+                     pauses by itself: `paused` with reason "memory", checkpoint saved);
   SIGUSR2            continue, emit `resumed`.
 - exit code: 0 completed; 130 stopped (resumable with --resume); 2 the user must change
   something (bad config or data, loss diverged, out of memory: the `error` event's
@@ -38,7 +40,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TextIO
+from typing import ClassVar, TextIO
 
 EVENT_PREFIX = "@event "
 
@@ -51,6 +53,16 @@ EXIT_STOPPED = 130
 @dataclass
 class Event:
     kind: ClassVar[str] = ""
+
+
+@dataclass
+class Awake(Event):
+    """Whether the machine is kept from sleeping for the job's lifetime (see core/power.py);
+    it follows the `start` event."""
+
+    kind: ClassVar[str] = "awake"
+    held: bool
+    how: str = ""  # caffeinate | systemd-inhibit | "" (nothing here can hold it)
 
 
 @dataclass
@@ -129,12 +141,15 @@ class Error(Event):
     message: str
     code: str = "crash"  # crash | user_error | out_of_memory | diverged
     step: int | None = None
+    traceback: str = ""  # a crash's (a bug): kept in metrics.jsonl for the report
 
 
 @dataclass
 class Paused(Event):
     kind: ClassVar[str] = "paused"
     step: int
+    reason: str = ""  # "" (asked for) | memory (the memory guard, with a checkpoint)
+    message: str = ""  # what to change, in the window's words
 
 
 @dataclass
@@ -148,6 +163,16 @@ class Stopped(Event):
     kind: ClassVar[str] = "stopped"
     step: int
     message: str = ""
+
+
+@dataclass
+class Eval(Event):
+    """The evaluation at a run's end (core/eval/after_run.py): base vs fine-tuned figures."""
+
+    kind: ClassVar[str] = "eval"
+    data: str
+    base: dict = field(default_factory=dict)
+    tuned: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -197,11 +222,6 @@ class PreferenceVal(Val):
     rejected_logprob: float = 0.0
 
 
-def to_record(event: Event) -> dict[str, Any]:
-    """The event's fields after its kind (timestamps are added by the Emitter)."""
-    return {"event": event.kind, **dataclasses.asdict(event)}
-
-
 EventSink = Callable[[dict], None]
 
 
@@ -215,6 +235,8 @@ class Emitter:
     stream: TextIO | None = None
     elapsed_before: float = 0.0  # seconds a resumed run had already run
     started: float = field(default_factory=time.time)
+    # Known before the stage starts (e.g. `awake`), told right after its `start` event.
+    after_start: list[Event] = field(default_factory=list)
 
     def emit(self, event: Event) -> dict:
         now = time.time()
@@ -230,6 +252,10 @@ class Emitter:
             self.stream.flush()
         if self.sink is not None:
             self.sink(record)
+        if event.kind == "start":
+            pending, self.after_start = self.after_start, []
+            for later in pending:
+                self.emit(later)
         return record
 
     def elapsed(self) -> float:

@@ -1,4 +1,4 @@
-"""Reading an MLX-Pretrain YAML config (train.py's / sft.py's sections) with the checks
+"""Reading an MLX-Pretrain YAML config (train.py's / sft.py's / rl.py's sections) with the checks
 our own configs get: every key known, of the right type, and each problem named by
 file:line with the nearest known key ("did you mean ...").
 """
@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 
 from mlxstudio.core import paths
-from mlxstudio.core.config import ConfigError, _check_type, _unknown, read_yaml
+from mlxstudio.core.config import ConfigError, read_yaml
+from mlxstudio.core.settings import check_type, unknown_key
 
 SECTIONS = ("data", "model", "training", "logging", "system")
 ANY = None  # a value of any type
@@ -24,6 +25,9 @@ SCHEMA: dict[str, Any] = {
         **dict.fromkeys(("prompt_format", "response_format", "system_prompt"), str),
         **dict.fromkeys(("input_field", "output_field"), str),
         "input_field_optional": bool,
+        "reward_field": str,  # rl.py's keys from here
+        **dict.fromkeys(("ppo_epochs", "ppo_mini_batch_size"), int),
+        **dict.fromkeys(("kl_coef", "clip_range"), float),
         "preprocessing": {"max_context_size": int, "chunk_overlap": int},
         "tokenizer": {"normal_vocab_size": int, "special_tokens": dict},
     },
@@ -66,7 +70,6 @@ SCHEMA: dict[str, Any] = {
     "system": {"seed": int, "device": str},
 }
 SFT_KEYS = ("prompt_format", "response_format", "system_prompt", "input_field", "output_field")
-RL_KEYS = ("reward_field", "ppo_epochs", "ppo_mini_batch_size", "kl_coef", "clip_range")
 NOT_SUPPORTED = {
     "resume": "continue a stopped run with `mlxstudio train --resume RUN_DIR`",
     "data.weight_path": "start from a model with --pretrained_model RUN_OR_FOLDER",
@@ -115,6 +118,16 @@ class Source:
         return str(found.resolve())
 
 
+def run_candidates(ref: str) -> list[Path]:
+    """Where a run named on the command line may be: the path as given, runs/<ref> in our
+    runs folder, and 'runs/NAME' (as MLX-Pretrain users write it) there too."""
+    given = Path(ref).expanduser()
+    candidates = [given, paths.runs_dir() / ref]
+    if given.parts[:1] == ("runs",):
+        candidates.append(paths.runs_dir().joinpath(*given.parts[1:]))
+    return candidates
+
+
 def is_mlx_pretrain(raw: Any) -> bool:
     return isinstance(raw, dict) and any(isinstance(raw.get(k), dict) for k in SECTIONS)
 
@@ -126,24 +139,19 @@ def _check(src: Source, values: dict, spec: dict, prefix: str = "") -> None:
         if dotted in NOT_SUPPORTED:
             raise ConfigError(f"{where}: '{dotted}' is not supported; {NOT_SUPPORTED[dotted]}")
         if key not in spec:
-            raise _unknown(where, str(key), list(spec), section=prefix.rstrip("."))
+            raise unknown_key(where, str(key), list(spec), section=prefix.rstrip("."))
         kind = spec[key]
         if isinstance(kind, dict) and value is not None:
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: '{dotted}' must be a section of key: value lines")
             _check(src, value, kind, f"{dotted}.")
         elif isinstance(kind, type):
-            _check_type(where, dotted, value, (float, int) if kind is float else (kind,))
+            check_type(where, dotted, value, (float, int) if kind is float else (kind,))
 
 
 def read_source(path: str | Path) -> Source:
-    """Read and check an MLX-Pretrain config (train.py's or sft.py's)."""
+    """Read and check an MLX-Pretrain config (train.py's, sft.py's or rl.py's)."""
     raw, node = read_yaml(path)
     src = Source(Path(path), raw, node)
-    if isinstance(raw.get("data"), dict) and any(k in raw["data"] for k in RL_KEYS):
-        raise ConfigError(
-            f"{path}: an MLX-Pretrain RL config; run it with stage: rl and the ppo_* keys "
-            "(MLX-Pretrain's rl-config.yaml is not translated yet)"
-        )
     _check(src, raw, SCHEMA)
     return src

@@ -2,7 +2,9 @@
 
   metadata.json        name, created_at, config (model/training/system), training_info,
                        tokenizer, sft_specific, pretrained_model, checkpoints, validation
-  log.txt              the training log (logs/training.log for SFT, as sft.py writes it)
+  log.txt              the training log (logs/training.log for SFT and RL, as sft.py writes it)
+  metrics.json         RL: rl.py's metrics (train_loss, val_loss, rewards, kl_divergence,
+                       policy_loss, steps, tokens_per_second, learning_rate, total_tokens)
   mlx_pretrain_config.yaml   the config file as given
 
 Both are rebuilt from metrics.jsonl when a job ends (a resumed run's too). config.yaml
@@ -21,6 +23,7 @@ from mlxstudio.core.config import RunConfig
 
 SOURCE = "mlx_pretrain_config.yaml"
 METADATA = "metadata.json"
+RL_METRICS = "metrics.json"
 
 
 def _iso(timestamp: float | None = None) -> str:
@@ -42,12 +45,15 @@ def write_metadata(
             "epochs": epochs,
         },
     }
-    if cfg.stage == "sft":
+    if cfg.stage in ("sft", "rl"):
         data = raw.get("data") or {}
         keys = ("prompt_format", "response_format", "system_prompt")
-        meta["sft_specific"] = {k: data.get(k) for k in keys}
+        meta[f"{cfg.stage}_specific"] = {k: data.get(k) for k in keys}
         meta["tokenizer"] = {"type": "pretrained model's", "path": cfg.model}
         meta["pretrained_model"] = str(pretrained)
+    if cfg.stage == "rl":
+        keys = ("ppo_epochs", "ppo_mini_batch_size", "kl_coef", "clip_range", "reward_model")
+        meta["rl_specific"].update({k: getattr(cfg, k) for k in keys})
     elif cfg.tokenizer:
         meta["tokenizer"] = {"type": "external", "path": cfg.tokenizer}
     else:
@@ -70,28 +76,37 @@ def _log_lines(events: list[dict], meta: dict, status: str) -> list[str]:
             f"Training for {info['epochs']} epochs with {info['steps_per_epoch']} steps per epoch"
         )
     lines += ["=" * 50, ""]
+    rl = "rl_specific" in meta  # rl.py logs rewards, policy loss and KL; no perplexity
+
+    def ppl(v: float, name: str = "ppl", sep: str = " (") -> str:
+        return "" if rl else f"{sep}{name}={math.exp(min(v, 50)):.2f}" + ")" * (sep == " (")
+
     vals = _last_per_step(events, "val")
     if 0 in vals:
         v = vals[0]["val_loss"]
-        lines += [f"Initial validation loss: {v:.4e} (ppl={math.exp(min(v, 50)):.2f})", ""]
+        lines += [f"Initial validation loss: {v:.4e}{ppl(v)}", ""]
     tokens = 0
     for step, e in sorted(_last_per_step(events, "train").items()):
         tokens, loss = e["trained_tokens"], e["train_loss"]
+        middle = (
+            f" | rewards={e['reward_mean']:.3f} | policy_loss={e['policy_loss']:.3e}"
+            f" | kl_div={e['kl']:.3e}"
+            if "reward_mean" in e
+            else ppl(loss, sep=" | ")
+        )
         lines.append(
-            f"Step {step}: loss={loss:.3e} | ppl={math.exp(min(loss, 50)):.2f}"
+            f"Step {step}: loss={loss:.3e}{middle}"
             f" | tok/s={e['tokens_per_second'] / 1000:.2f}K | toks={tokens}"
             f" | lr={e['learning_rate']:.3e}"
         )
         if step in vals and step:
             v = vals[step]["val_loss"]
-            lines.append(
-                f"Step {step} validation: val_loss={v:.3e} | val_ppl={math.exp(min(v, 50)):.2f}"
-            )
+            lines.append(f"Step {step} validation: val_loss={v:.3e}{ppl(v, 'val_ppl', ' | ')}")
     end = events[-1]["time"] if events else None
     lines += ["", "=" * 50, f"Training {status} at {_iso(end)}"]
     if vals and max(vals):
         v = vals[max(vals)]["val_loss"]
-        lines.append(f"Final validation loss: {v:.4e} (ppl={math.exp(min(v, 50)):.2f})")
+        lines.append(f"Final validation loss: {v:.4e}{ppl(v)}")
     lines.append(f"Total tokens processed: {tokens / 1000:.2f}K")
     return lines
 
@@ -125,3 +140,23 @@ def export_run_files(run_dir: Path | str | None) -> None:
     log = run_dir / ("log.txt" if run.get("stage") == "pretrain" else "logs/training.log")
     log.parent.mkdir(exist_ok=True)
     log.write_text("\n".join(_log_lines(events, meta, status)) + "\n", encoding="utf-8")
+    if run.get("stage") == "rl":
+        runs.write_json_atomic(run_dir / RL_METRICS, rl_metrics(events))
+
+
+def rl_metrics(events: list[dict]) -> dict:
+    """rl.py's metrics.json: one entry per report in each list, as rl.py appends them."""
+    trains = [e for _, e in sorted(_last_per_step(events, "train").items())]
+    vals = [e for step, e in sorted(_last_per_step(events, "val").items()) if step]
+    return {
+        "train_loss": [e["train_loss"] for e in trains],
+        "val_loss": [e["val_loss"] for e in vals],
+        "rewards": [e.get("reward_mean", 0.0) for e in trains],
+        "kl_divergence": [e.get("kl", 0.0) for e in trains],
+        "policy_loss": [e.get("policy_loss", 0.0) for e in trains],
+        "value_loss": [],  # rl.py lists it; PPO here has no value head
+        "steps": [e["step"] for e in trains],
+        "tokens_per_second": [e["tokens_per_second"] for e in trains],
+        "learning_rate": [e["learning_rate"] for e in trains],
+        "total_tokens": trains[-1]["trained_tokens"] if trains else 0,
+    }

