@@ -81,7 +81,7 @@ def estimate_for(model: Path, opts, longest: int, packing: bool, gc: bool) -> fl
         compute_dtype=here.dtype,
         packing=packing,
         longest_example=longest,
-        fused_attention=here.name == "cuda",
+        backend=here.name,
     )
     return estimate(ModelShape.from_folder(model), settings).peak_gb
 
@@ -115,7 +115,8 @@ def torch_child(argv: list[str]) -> None:
     batch, max_seq, layers, iters = int(batch), int(max_seq), int(layers), int(iters)
     tok = AutoTokenizer.from_pretrained(model_dir)
     rows = [json.loads(x) for x in Path(data, "train.jsonl").read_text().splitlines()]
-    seqs = [tok.apply_chat_template(r["messages"], tokenize=True) for r in rows]
+    texts = [tok.apply_chat_template(r["messages"], tokenize=False) for r in rows]
+    seqs = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
     seqs = sorted((s[:max_seq] for s in seqs), key=len)
     batches = [seqs[i : i + batch] for i in range(0, len(seqs) - batch + 1, batch)]
     model = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.bfloat16).cuda()
@@ -142,9 +143,7 @@ def torch_child(argv: list[str]) -> None:
         tic = time.perf_counter()
         logits = model(input_ids=ids[:, :-1]).logits.float()
         mask = (torch.arange(1, width)[None] < lengths[:, None]).cuda()
-        ce = torch.nn.functional.cross_entropy(
-            logits.transpose(1, 2), ids[:, 1:], reduction="none"
-        )
+        ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
         loss = (ce * mask).sum() / mask.sum()
         loss.backward()
         opt.step()
@@ -169,7 +168,39 @@ def run_torch(model: Path, data: Path, opts) -> dict:
     return json.loads(line[7:])
 
 
+def probe_child(argv: list[str]) -> None:
+    """Inside the child: one 2,048-token step's peak memory, forward alone and with the
+    LoRA gradient, on the model in argv[0] (where does a QLoRA step's memory go?)."""
+    import mlx.core as mx
+    import mlx.nn as nn
+    from mlx_lm.tuner.trainer import default_loss
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+    from mlx_lm.utils import load
+
+    model, _ = load(argv[0])
+    model.freeze()
+    linear_to_lora_layers(model, 16, dict(LORA))
+    tokens = int(argv[1]) if len(argv) > 1 else 2048
+    batch = mx.random.randint(0, 1000, (1, tokens + 1))
+    lengths = mx.array([[0, tokens]])
+    mx.eval(model.parameters())
+    base = mx.get_active_memory()
+    report = {"weights_gb": base / 1e9}
+    mx.reset_peak_memory()
+    mx.eval(model(batch[:, :-1]))
+    report["forward_peak_gb"] = mx.get_peak_memory() / 1e9
+    step = nn.value_and_grad(model, default_loss)
+    for name in ("grad_peak_gb", "grad_peak_again_gb"):
+        mx.reset_peak_memory()
+        (loss, _), grad = step(model, batch, lengths)
+        mx.eval(loss, grad)
+        report[name] = mx.get_peak_memory() / 1e9
+    print("@probe " + json.dumps(report), flush=True)
+
+
 def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-probe":
+        return probe_child(sys.argv[2:]) or 0
     if len(sys.argv) > 1 and sys.argv[1] == "--child-torch":
         return torch_child(sys.argv[2:]) or 0
     if len(sys.argv) > 1 and sys.argv[1] == "--child-mlx-lm":
@@ -211,6 +242,18 @@ def main() -> int:
         for run in runs:
             packing, gc = run.startswith("packed"), run.endswith("gc")
             try:
+                if run.startswith("probe"):  # probe, or probe-nographs: no CUDA graphs
+                    import os
+
+                    env = {"MLX_USE_CUDA_GRAPHS": "0"} if run.endswith("nographs") else {}
+                    os.environ.update(env)
+                    out = child([sys.executable, __file__, "--child-probe", str(model)])
+                    for key in env:
+                        os.environ.pop(key)
+                    line = [x for x in out.splitlines() if x.startswith("@probe ")][-1]
+                    results[run] = {"probe": json.loads(line[7:])}
+                    print(f"{run}: {json.dumps(results[run])}", flush=True)
+                    continue
                 if run == "mlx_lm":
                     # trained tokens only: mlx-lm's own figure (ratio 1 for its padding)
                     opts.steps_per_report = opts.iters // 2
@@ -228,8 +271,13 @@ def main() -> int:
           f"{opts.pack_batch_size} rows), max_seq_length {opts.max_seq_length}, rank 8 on "
           f"{opts.num_layers} layers, {opts.iters} steps; {here.describe()}")  # fmt: skip
     base = results.get("mlx_lm", {}).get("trained_tokens_per_second")
-    print(f"{'run':14} {'trained tok/s':>13} {'x mlx_lm':>8} {'peak GB':>8} {'est GB':>7} {'err':>6}")
+    print(
+        f"{'run':14} {'trained tok/s':>13} {'x mlx_lm':>8} {'peak GB':>8} {'est GB':>7} {'err':>6}"
+    )
     for name, r in results.items():
+        if "probe" in r:
+            print(f"{name:14} {r['probe']}")
+            continue
         if "error" in r:
             print(f"{name:14} failed: {r['error'].splitlines()[-1][:90]}")
             continue
@@ -242,7 +290,9 @@ def main() -> int:
             f"{est or 0:7.2f} {err:>6}"
         )
     if opts.json:
-        Path(opts.json).write_text(json.dumps({"settings": vars(opts), "results": results}))
+        Path(opts.json).write_text(
+            json.dumps({"settings": vars(opts), "results": results}, default=str)
+        )
     return 0
 
 

@@ -25,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -47,6 +48,13 @@ TINY = {
     "num_attention_heads": 4,
     "num_key_value_heads": 2,
 }
+# GRPO's reward: shorter answers in characters (a random model can learn it: it moves
+# probability to short tokens and the end of the answer).
+SHORT_REWARD = """from mlxstudio.core.rl.rewards import RewardModel
+class ShortText(RewardModel):
+    def compute_reward(self, prompts, responses):
+        return [1.0 - min(len(r), 100) / 100 for r in responses]
+"""
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
@@ -107,7 +115,22 @@ def build_model(
 def write_preferences(folder: Path, n: int, seed: int) -> Path:
     """Pairs whose chosen answer says 'quick' and rejected 'lazy': one rule to learn."""
     rng = random.Random(seed)
-    things = ["fox", "dog", "cat", "bird", "cow", "pig", "horse", "sheep", "goat", "duck", "river", "tree", "star", "road"]
+    things = [
+        "fox",
+        "dog",
+        "cat",
+        "bird",
+        "cow",
+        "pig",
+        "horse",
+        "sheep",
+        "goat",
+        "duck",
+        "river",
+        "tree",
+        "star",
+        "road",
+    ]
     colours = ["red", "blue", "green", "brown", "black", "white", "grey", "pink"]
     folder.mkdir(parents=True, exist_ok=True)
     for name, count in (("train", n), ("valid", max(8, n // 8))):
@@ -125,12 +148,60 @@ def write_preferences(folder: Path, n: int, seed: int) -> Path:
 
 def write_prompts(folder: Path, n: int, seed: int) -> Path:
     rng = random.Random(seed)
-    words = ["tell", "me", "about", "the", "river", "mountain", "city", "music", "food", "weather", "book", "star"]
+    words = [
+        "tell",
+        "me",
+        "about",
+        "the",
+        "river",
+        "mountain",
+        "city",
+        "music",
+        "food",
+        "weather",
+        "book",
+        "star",
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "train.jsonl").open("w") as fh:
         for _ in range(n):
             fh.write(json.dumps({"prompt": " ".join(rng.choices(words, k=6)) + "?"}) + "\n")
     return folder
+
+
+def attention_grad_errors(heads: int = 8, dim: int = 64) -> dict[str, float]:
+    """Relative error of causal attention's gradient (q, k, v) in bfloat16 against a
+    float32 reference written out by hand, at 256 positions (CUDA: cuDNN's fused backward)
+    and 255 (MLX's unfused fallback)."""
+    import mlx.core as mx
+
+    def reference(q, k, v):
+        n = q.shape[2]
+        scores = (q @ k.swapaxes(-1, -2)) * dim**-0.5
+        causal = mx.arange(n)[:, None] >= mx.arange(n)[None, :]
+        scores = mx.where(causal, scores, -mx.inf)
+        return mx.softmax(scores, axis=-1) @ v
+
+    def fused(q, k, v):
+        return mx.fast.scaled_dot_product_attention(q, k, v, scale=dim**-0.5, mask="causal")
+
+    errors = {}
+    for n in (256, 255):
+        mx.random.seed(n)
+        q, k, v = (mx.random.normal((1, heads, n, dim)) for _ in range(3))
+        cot = mx.random.normal((1, heads, n, dim))
+
+        def loss(f, q, k, v, cot=cot):
+            return (f(q, k, v) * cot.astype(q.dtype)).astype(mx.float32).sum()
+
+        want = mx.grad(partial(loss, reference), argnums=(0, 1, 2))(q, k, v)
+        half = [x.astype(mx.bfloat16) for x in (q, k, v)]
+        got = mx.grad(partial(loss, fused), argnums=(0, 1, 2))(*half)
+        errors[f"n={n}"] = max(
+            (mx.linalg.norm(g.astype(mx.float32) - w) / mx.linalg.norm(w)).item()
+            for g, w in zip(got, want, strict=True)
+        )
+    return errors
 
 
 def train(work: Path, name: str, **settings) -> dict:
@@ -205,6 +276,13 @@ def main() -> int:
         def want(name: str) -> bool:
             return wanted is None or name in wanted
 
+        if want("attention_grad"):
+            errors = attention_grad_errors()
+            ok = max(errors.values()) < 0.02
+            text = "bf16 vs fp32 reference, relative error of dq/dk/dv: " + ", ".join(
+                f"{k} {v:.4f}" for k, v in errors.items()
+            )
+            report("attention_grad", ok, text)
         if want("bf16_tracks_fp32"):
             ref = train(work, "fp32", model=str(f32), compute_dtype="float32", **lora)
             half = train(work, "bf16", model=str(f32), compute_dtype="bfloat16", **lora)
@@ -244,14 +322,16 @@ def main() -> int:
             report("dpo", ok, text, run)
         if want("grpo"):
             prompts = write_prompts(work / "prompts", 64, seed=0)
+            reward = work / "short.py"
+            reward.write_text(SHORT_REWARD)
             run = train(
                 work, "grpo", model=str(bf16), stage="grpo", data=str(prompts), iters=40,
-                batch_size=4, group_size=8, max_new_tokens=24, learning_rate=1e-3,
-                reward_model="max_words", reward_kwargs={"max_words": 4}, kl_coef=0.0,
-                steps_per_eval=100000, steps_per_report=5, max_seq_length=128,
+                batch_size=4, group_size=8, max_new_tokens=16, learning_rate=3e-3,
+                reward_model=f"{reward}:ShortText", kl_coef=0.0, steps_per_eval=100000,
+                steps_per_report=5, max_seq_length=128,
             )  # fmt: skip
             rewards = [e["reward_mean"] for e in run["train"]]
-            ok = bool(rewards) and sum(rewards[-2:]) / 2 > sum(rewards[:2]) / 2 + 0.02
+            ok = bool(rewards) and sum(rewards[-2:]) / 2 > sum(rewards[:2]) / 2 + 0.05
             text = "mean reward per report: " + " ".join(f"{r:.3f}" for r in rewards)
             report("grpo", ok, text, run)
     failed = [k for k, v in results.items() if not v["ok"]]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from mlxstudio import __version__
+from mlxstudio.core.config import RL_STAGES, Stage
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.platform import reexec_with_fast_blas
 from mlxstudio.core.runs import Status
@@ -42,11 +43,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     resume = Path(args.resume) if args.resume else None
     stage = cfg.stage if cfg is not None else _run_stage(resume)
     run = run_sft
-    if stage in ("rl", "grpo", "dpo"):
+    if stage in RL_STAGES:
         from mlxstudio.core.rl.job import run_rl as run
-    elif stage == "reward":
+    elif stage == Stage.REWARD:
         from mlxstudio.core.rl.reward_train import run_reward as run
-    elif stage == "pretrain":
+    elif stage == Stage.PRETRAIN:
         from mlxstudio.core.train.pretrain import run_pretrain as run
     try:
         from mlxstudio.core.train.console import printer
@@ -89,7 +90,7 @@ def _train_distributed(args: argparse.Namespace) -> int:
 
         quiet = lambda m: None  # noqa: E731 - the ranks log the conversion
         stage = load_run_config(args.config, args.pretrained_model, args.name, log=quiet).stage
-    if stage not in (None, "sft"):
+    if stage not in (None, Stage.SFT):
         raise UserError(f"training on several hosts supports stage sft for now, not '{stage}'")
     rank_argv = ["train", "--events"]  # rank 0's events tell this process how it went
     if args.config:
@@ -135,7 +136,7 @@ def _run_stage(run_dir: Path | None) -> str:
     from mlxstudio.core.config import load_config
 
     if run_dir is None or not (run_dir / runs.CONFIG).is_file():
-        return "sft"
+        return Stage.SFT
     return load_config(run_dir / runs.CONFIG).stage
 
 

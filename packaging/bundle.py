@@ -104,6 +104,7 @@ def py2app_options(menubar_only: bool = False) -> dict:
             "mlxstudio",
             "mlx",
             "mlx_lm",
+            "gguf",  # GGUF import/export; its quantizers are looked up by type name
             "pyqtgraph",
             "qtawesome",  # its icon fonts are data files, found at run time
             "qtpy",

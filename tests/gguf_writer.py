@@ -1,25 +1,22 @@
-"""Write small valid GGUF v3 files from numpy arrays, for tests.
-
-Encodes F32, F16, BF16 and the ggml block formats Q4_0, Q4_1 and Q8_0 with numpy, byte for
-byte as ggml lays them out, and accepts raw bytes with any type id (so a test can fake a Q4_K
-tensor). Also has numpy dequantizers for those blocks, to check an import against.
+"""Write small GGUF files for tests with llama.cpp's own `gguf` package: GGUFWriter lays the
+file out and gguf.quants encodes F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 blocks. A test can
+also give raw bytes with any type id (to fake a K-quant tensor), and decode blocks to check an
+import against.
 """
 
 from __future__ import annotations
 
-import struct
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gguf import GGMLQuantizationType, GGUFValueType, GGUFWriter, quants
 
-TYPE_IDS = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 8, "Q4_K": 12, "Q6_K": 14, "BF16": 30}
-QK = 32  # elements per block for Q4_0 / Q4_1 / Q8_0
-
-# metadata value type ids
-U8, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64 = range(13)
-_FMT = {U8: "B", I8: "b", U16: "H", I16: "h", U32: "I", I32: "i", F32: "f", BOOL: "?",
-        U64: "Q", I64: "q", F64: "d"}  # fmt: skip
+# metadata value types, for Typed(...)
+U8, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64 = (
+    GGUFValueType(i) for i in range(13)
+)
 
 
 class Typed:
@@ -29,145 +26,78 @@ class Typed:
         self.vtype, self.value, self.item_type = vtype, value, item_type
 
 
-def _blocks(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    assert a.shape[-1] % QK == 0, "last dimension must be a multiple of 32"
-    return a.reshape(-1, QK)
-
-
-def quantize_q8_0(a: np.ndarray) -> bytes:
-    """ggml block_q8_0: fp16 d, int8 qs[32]; x = d * q."""
-    b = _blocks(a)
-    d = np.abs(b).max(axis=1) / 127.0
-    inv = np.divide(1.0, d, out=np.zeros_like(d), where=d != 0)
-    q = np.round(b * inv[:, None]).astype(np.int8)
-    out = np.zeros(len(b), dtype=[("d", "<f2"), ("qs", "i1", QK)])
-    out["d"], out["qs"] = d, q
-    return out.tobytes()
-
-
-def _pack_nibbles(q: np.ndarray) -> np.ndarray:
-    # byte j holds element j in the low nibble and element j + 16 in the high nibble
-    return (q[:, :16] | (q[:, 16:] << 4)).astype(np.uint8)
-
-
-def quantize_q4_0(a: np.ndarray) -> bytes:
-    """ggml block_q4_0: fp16 d, uint8 qs[16]; x = d * (nibble - 8)."""
-    b = _blocks(a)
-    idx = np.abs(b).argmax(axis=1)
-    mx = b[np.arange(len(b)), idx]
-    d = mx / -8.0
-    inv = np.divide(1.0, d, out=np.zeros_like(d), where=d != 0)
-    q = np.minimum(15, (b * inv[:, None] + 8.5).astype(np.int8)).astype(np.uint8)
-    out = np.zeros(len(b), dtype=[("d", "<f2"), ("qs", "u1", 16)])
-    out["d"], out["qs"] = d, _pack_nibbles(q)
-    return out.tobytes()
-
-
-def quantize_q4_1(a: np.ndarray) -> bytes:
-    """ggml block_q4_1: fp16 d, fp16 m, uint8 qs[16]; x = d * nibble + m."""
-    b = _blocks(a)
-    lo, hi = b.min(axis=1), b.max(axis=1)
-    d = (hi - lo) / 15.0
-    inv = np.divide(1.0, d, out=np.zeros_like(d), where=d != 0)
-    q = np.minimum(15, ((b - lo[:, None]) * inv[:, None] + 0.5).astype(np.int8)).astype(np.uint8)
-    out = np.zeros(len(b), dtype=[("d", "<f2"), ("m", "<f2"), ("qs", "u1", 16)])
-    out["d"], out["m"], out["qs"] = d, lo, _pack_nibbles(q)
-    return out.tobytes()
-
-
-def dequantize(raw: bytes, type_name: str, shape: tuple[int, ...]) -> np.ndarray:
-    """numpy dequantization of Q4_0 / Q4_1 / Q8_0 blocks, in float32."""
-    if type_name == "Q8_0":
-        blk = np.frombuffer(raw, dtype=[("d", "<f2"), ("qs", "i1", QK)])
-        x = blk["d"].astype(np.float32)[:, None] * blk["qs"].astype(np.float32)
-    else:
-        fields = [("d", "<f2"), ("m", "<f2")] if type_name == "Q4_1" else [("d", "<f2")]
-        blk = np.frombuffer(raw, dtype=[*fields, ("qs", "u1", 16)])
-        q = np.concatenate([blk["qs"] & 0xF, blk["qs"] >> 4], axis=1).astype(np.float32)
-        d = blk["d"].astype(np.float32)[:, None]
-        x = d * q + blk["m"].astype(np.float32)[:, None] if type_name == "Q4_1" else d * (q - 8)
-    return x.reshape(shape)
+def _qtype(type_name: str) -> GGMLQuantizationType:
+    return GGMLQuantizationType[type_name]
 
 
 def encode(a: np.ndarray, type_name: str) -> bytes:
-    """A tensor's data in the given ggml type."""
-    if type_name == "F32":
-        return np.ascontiguousarray(a, dtype="<f4").tobytes()
-    if type_name == "F16":
-        return np.ascontiguousarray(a, dtype="<f2").tobytes()
-    if type_name == "BF16":
-        bits = np.ascontiguousarray(a, dtype="<f4").view("<u4")
-        return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype("<u2").tobytes()
-    return {"Q8_0": quantize_q8_0, "Q4_0": quantize_q4_0, "Q4_1": quantize_q4_1}[type_name](a)
+    """A tensor's data in the given ggml type (gguf.quants, as llama.cpp's converter does)."""
+    return quants.quantize(np.asarray(a, np.float32), _qtype(type_name)).tobytes()
 
 
-def _str(s: str) -> bytes:
-    b = s.encode("utf-8")
-    return struct.pack("<Q", len(b)) + b
+def dequantize(raw: bytes, type_name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """gguf.quants' decoding of a tensor's blocks, in float32."""
+    data = np.frombuffer(raw, np.uint8).reshape(*shape[:-1], -1)
+    return quants.dequantize(data, _qtype(type_name)).reshape(shape).astype(np.float32)
 
 
-def _infer(value: Any) -> Typed:
+def _add(writer: GGUFWriter, key: str, value: Any) -> None:
     if isinstance(value, Typed):
-        return value
-    if isinstance(value, bool):
-        return Typed(BOOL, value)
-    if isinstance(value, int):
-        return Typed(U32 if 0 <= value < 2**32 else I64, value)
-    if isinstance(value, float):
-        return Typed(F32, value)
-    if isinstance(value, str):
-        return Typed(STRING, value)
-    if isinstance(value, np.ndarray):
-        kind = {"f": F32, "i": I32, "u": U32, "b": BOOL}[value.dtype.kind]
-        return Typed(ARRAY, value.tolist(), kind)
-    items = list(value)
-    if all(isinstance(v, str) for v in items):
-        return Typed(ARRAY, items, STRING)
-    if all(isinstance(v, bool) for v in items):
-        return Typed(ARRAY, items, BOOL)
-    if all(isinstance(v, int) for v in items):
-        return Typed(ARRAY, items, I32)
-    return Typed(ARRAY, items, F32)
+        writer.add_key_value(key, value.value, GGUFValueType(value.vtype), value.item_type)
+    elif isinstance(value, bool):
+        writer.add_bool(key, value)
+    elif isinstance(value, int):
+        writer.add_uint32(key, value) if 0 <= value < 2**32 else writer.add_int64(key, value)
+    elif isinstance(value, float):
+        writer.add_float32(key, value)
+    elif isinstance(value, str):
+        writer.add_key_value(key, value, GGUFValueType.STRING)
+    else:  # a list: strings, bools, ints (int32, like token types) or floats
+        items = value.tolist() if isinstance(value, np.ndarray) else list(value)
+        sub = (
+            GGUFValueType.STRING if all(isinstance(v, str) for v in items)
+            else GGUFValueType.BOOL if all(isinstance(v, bool) for v in items)
+            else GGUFValueType.INT32 if all(isinstance(v, int) for v in items)
+            else GGUFValueType.FLOAT32
+        )  # fmt: skip
+        writer.add_key_value(key, items, GGUFValueType.ARRAY, sub)
 
 
-def _value(t: Typed) -> bytes:
-    if t.vtype == STRING:
-        return _str(t.value)
-    if t.vtype == ARRAY:
-        head = struct.pack("<IQ", t.item_type, len(t.value))
-        return head + b"".join(_value(Typed(t.item_type, v)) for v in t.value)
-    return struct.pack("<" + _FMT[t.vtype], t.value)
-
-
-def gguf_bytes(
+def write_gguf(
+    path: Path,
     metadata: dict[str, Any],
     tensors: list[tuple[str, np.ndarray, str]] | None = None,
     raw_tensors: list[tuple[str, tuple[int, ...], int, bytes]] | None = None,
     alignment: int = 32,
     version: int = 3,
-) -> bytes:
-    """The bytes of a GGUF file. tensors: (name, array, type name); raw: (name, shape, id, data)."""
-    items = [(n, a.shape, TYPE_IDS[t], encode(a, t)) for n, a, t in tensors or []]
-    items += list(raw_tensors or [])
-    head = b"GGUF" + struct.pack("<IQQ", version, len(items), len(metadata))
+) -> Path:
+    """A GGUF file with GGUFWriter. tensors: (name, array, type name); raw: (name, shape,
+    type id, data). general.architecture only if the metadata has it."""
+    writer = GGUFWriter(path, arch="")  # an empty arch writes no general.architecture key
     for key, value in metadata.items():
-        t = _infer(value)
-        head += _str(key) + struct.pack("<I", t.vtype) + _value(t)
-    data, infos = b"", b""
-    for name, shape, type_id, raw in items:
-        data += b"\0" * (-len(data) % alignment)
-        dims = shape[::-1]  # ggml order: fastest-varying first
-        infos += _str(name) + struct.pack(f"<I{len(dims)}QIQ", len(dims), *dims, type_id, len(data))
-        data += raw
-    head += infos
-    return head + b"\0" * (-len(head) % alignment) + data
-
-
-def write_gguf(path: Path, metadata: dict[str, Any], tensors=None, raw_tensors=None, **kw) -> Path:
-    """Write gguf_bytes(...) to path and return it."""
-    Path(path).write_bytes(gguf_bytes(metadata, tensors, raw_tensors, **kw))
+        _add(writer, key, value)
+    if alignment != 32:
+        writer.add_custom_alignment(alignment)
+    items = [(n, a.shape, _qtype(k), encode(a, k)) for n, a, k in tensors or []]
+    items += [(n, s, GGMLQuantizationType(t), raw) for n, s, t, raw in raw_tensors or []]
+    for name, shape, qtype, raw in items:  # bytes shaped (rows..., bytes per row)
+        data = np.frombuffer(raw, np.uint8).reshape(*shape[:-1], -1)
+        writer.add_tensor(name, data, raw_dtype=qtype)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    if version != 3:  # v2 differs from v3 only in the version field
+        with open(path, "r+b") as f:
+            f.seek(4)
+            f.write(version.to_bytes(4, "little"))
     return Path(path)
+
+
+def gguf_bytes(metadata: dict[str, Any], tensors=None, raw_tensors=None, **kw) -> bytes:
+    """The bytes write_gguf(...) writes."""
+    with tempfile.TemporaryDirectory() as d:
+        return write_gguf(Path(d) / "f.gguf", metadata, tensors, raw_tensors, **kw).read_bytes()
 
 
 def permute_qk(w: np.ndarray, n_head: int) -> np.ndarray:

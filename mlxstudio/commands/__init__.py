@@ -11,4 +11,5 @@ GROUPS: list[str] = [
     "mlxstudio.commands.config",
     "mlxstudio.commands.eval",
     "mlxstudio.commands.plot",
+    "mlxstudio.commands.push",
 ]

@@ -172,10 +172,11 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         estimate,
         machine_memory_gb,
     )
-    from mlxstudio.core.platform import compute_dtype_name
+    from mlxstudio.core.platform import backend
 
     shape = ModelShape.from_folder(resolve_model(args.model))
-    dtype = compute_dtype_name() if args.dtype == "auto" else args.dtype
+    here = backend()
+    dtype = here.dtype if args.dtype == "auto" else args.dtype
     settings = TrainSettings(
         fine_tune_type=args.method,
         rank=args.rank,
@@ -185,6 +186,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         grad_checkpoint=args.grad_checkpoint,
         quantize_bits=args.quantize,
         compute_dtype=None if dtype == "model" else dtype,
+        backend=here.name,
     )
     available = args.memory or machine_memory_gb()
     est = estimate(shape, settings, available)

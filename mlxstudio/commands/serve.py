@@ -25,6 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", help="the run directory (or an adapter folder)")
     p.add_argument("--out", required=True, help="output folder (new, or empty)")
     p.add_argument("--gguf", action="store_true", help="also write model.gguf and a Modelfile")
+    p.add_argument(
+        "--gguf-type",
+        type=str.upper,
+        help="GGUF weights (implies --gguf): F16 (default), BF16, Q8_0, Q4_0; "
+        "Q4_K_M, Q5_K_M with llama-cpp-python installed",
+    )
     p.add_argument("--base", help="base model (default: the one the run was trained on)")
     p.set_defaults(func=cmd_export)
 
@@ -93,7 +99,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from mlxstudio.core.export import export
 
     result = export(
-        Path(args.run_dir), Path(args.out), gguf=args.gguf, base=args.base, progress=_progress
+        Path(args.run_dir),
+        Path(args.out),
+        gguf=args.gguf or args.gguf_type is not None,
+        quant=args.gguf_type or "F16",
+        base=args.base,
+        progress=_progress,
     )
     print(f"MLX model folder: {result.mlx_dir}")
     if result.gguf is not None:

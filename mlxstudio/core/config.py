@@ -26,6 +26,7 @@ from mlxstudio.core.settings import (
     setting,
     unknown_key,
 )
+from mlxstudio.core.tracking import report_to_problem
 
 
 class _Loader(yaml.SafeLoader):
@@ -45,8 +46,20 @@ _Loader.add_implicit_resolver(
     list("-+0123456789."),
 )
 
-STAGES = ("sft", "rl", "grpo", "dpo", "reward", "pretrain")
-TOKEN_STAGES = ("sft", "pretrain")  # the stages trained by core/train/loop.py
+class Stage:
+    """What a run trains, as `stage:` spells it."""
+
+    SFT = "sft"  # supervised fine-tuning
+    RL = "rl"  # offline PPO on scored answers
+    GRPO = "grpo"  # online RL with a reward
+    DPO = "dpo"  # preference pairs
+    REWARD = "reward"  # a learned reward model
+    PRETRAIN = "pretrain"  # a model from scratch
+
+
+STAGES = (Stage.SFT, Stage.RL, Stage.GRPO, Stage.DPO, Stage.REWARD, Stage.PRETRAIN)
+RL_STAGES = (Stage.RL, Stage.GRPO, Stage.DPO)  # core/rl/job.py
+TOKEN_STAGES = (Stage.SFT, Stage.PRETRAIN)  # the stages trained by core/train/loop.py
 
 
 @dataclass
@@ -150,15 +163,12 @@ class RunConfig:
     mask_prompt: bool = setting(False, help="Learn only from the answers, not the questions.")
     report_to: str | None = setting(
         None,
-        help="mlx-lm's logging to TensorBoard or W&B.",
-        refused="TensorBoard and W&B logging are not built in yet (each run's metrics.jsonl "
-        "holds its losses); remove the key",
+        help="Also log every figure (losses, reward, KL, margins, evaluation) to tensorboard "
+        "(event files in the run folder), wandb (offline unless logged in) or both, as "
+        "'tensorboard,wandb'; needs mlxstudio[tracking].",
     )
     project_name: str | None = setting(
-        None,
-        help="mlx-lm's W&B project name.",
-        refused="it names the W&B project of report_to, and W&B logging is not built in "
-        "yet; remove the key",
+        None, help="The W&B project of report_to: wandb; null: mlxstudio."
     )
     trust_remote_code: bool = setting(
         False,
@@ -260,8 +270,47 @@ class RunConfig:
     )
     preference_loss: str = setting(
         "sigmoid",
-        help="The preference loss: sigmoid (DPO), ipo or orpo.",
-        choices=("sigmoid", "ipo", "orpo"),
+        help="The preference loss: sigmoid (DPO), ipo, orpo, cpo or simpo (pairs; orpo, cpo "
+        "and simpo use no reference model), or kto (answers labelled good or bad, unpaired).",
+        choices=("sigmoid", "ipo", "orpo", "cpo", "simpo", "kto"),
+    )
+    simpo_gamma: float = setting(
+        0.5,
+        help="SimPO: the margin its length-normalised rewards must clear (use beta about 2).",
+        min=0,
+        stages=("dpo",),
+    )
+    cpo_alpha: float = setting(
+        1.0, help="CPO: weight of the chosen answer's NLL term.", min=0, stages=("dpo",)
+    )
+    label_field: str = setting(
+        "label", help="KTO: the field saying whether an answer is good (true) or bad (false)."
+    )
+    grpo_loss: str = setting(
+        "grpo",
+        help="GRPO's objective: grpo; dapo (clip-higher, token-level mean, groups of equal "
+        "rewards dropped); dr_grpo (no length or std normalisation); gspo (sequence-level "
+        "ratio).",
+        choices=("grpo", "dapo", "dr_grpo", "gspo"),
+        stages=("grpo",),
+    )
+    clip_range_high: float | None = setting(
+        None,
+        help="Upper ratio clip (DAPO's clip-higher, e.g. 0.28); null: clip_range.",
+        min=0,
+        stages=("rl", "grpo"),
+    )
+    reward_functions: list | None = setting(
+        None,
+        help="GRPO: several rewards added with weights, each {name: built-in or "
+        "file.py[:Class], weight: 1.0, kwargs: {...}}; instead of reward_model.",
+        stages=("grpo",),
+    )
+    reward_checks: list | None = setting(
+        None,
+        help="GRPO: rewards logged but not trained on (same form as reward_functions): a check "
+        "that the policy does not game its reward.",
+        stages=("grpo",),
     )
     group_size: int = setting(4, help="GRPO: responses sampled per prompt.", min=1)
     max_new_tokens: int = setting(64, help="GRPO: longest sampled response.", min=1)
@@ -325,6 +374,8 @@ def _refusal(key: str, value: Any, spec: Setting, stage: str) -> str | None:
     """Why a value that passes its checks is still refused, or None."""
     if value == spec.default:
         return None
+    if key == "report_to":  # a comma list, as mlx-lm takes it: no single choice fits
+        return report_to_problem(value)
     if spec.refused:
         return f"'{key}' is not supported: {spec.refused}"
     if spec.stages and stage not in spec.stages:

@@ -55,6 +55,11 @@ ACCURACY: Panel = (
     [("train", "accuracy", "train", "#27ae60"), ("val", "accuracy", "validation", "#eb5757")],
 )
 
+# GRPO's rewards one by one (event field `rewards`: 'reward.NAME', 'check.NAME'): their
+# curves are named at run time, one per reward, in these colours in turn.
+PART_COLOURS = ("#27ae60", "#2f80ed", "#f2994a", "#9b51e0", "#eb5757", "#56ccf2", "#828282")
+PARTS_FIELD = "rewards"
+
 # The Training page's four panels per stage
 PANELS_BY_STAGE: dict[str, tuple[Panel, ...]] = {
     "sft": (LOSS, LEARNING_RATE, THROUGHPUT, MEMORY),
@@ -118,7 +123,7 @@ def read_curves(ref: str | Path) -> RunCurves:
         raise UserError(f"{run_dir}: no training step recorded yet; plot it once it has trained")
     points: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
     for (kind, step), event in sorted(last.items(), key=lambda item: item[0][1]):
-        for field, value in event.items():
+        for field, value in flat_fields(event).items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 steps, values = points.setdefault((kind, field), ([], []))
                 steps.append(step)
@@ -126,11 +131,43 @@ def read_curves(ref: str | Path) -> RunCurves:
     return RunCurves(run_dir.name, _stage(run_dir), points)
 
 
-def image_panels(stages: list[str]) -> list[Panel]:
-    """The panels of an image of runs of these stages: the common ones, then each stage's."""
+def flat_fields(event: dict) -> dict:
+    """An event's fields with each reward's mean (the `rewards` mapping) beside the others:
+    {'rewards': {'reward.format': 0.5}} -> {'reward.format': 0.5}."""
+    parts = event.get(PARTS_FIELD)
+    if not isinstance(parts, dict):
+        return event
+    return {k: v for k, v in event.items() if k != PARTS_FIELD} | parts
+
+
+def parts_panel(names: list[str]) -> Panel | None:
+    """One curve per reward ('reward.NAME', trained on) and per check ('check.NAME', only
+    watched: its held-out curve says whether the reward is being gamed)."""
+    if not names:
+        return None
+    curves = []
+    for i, name in enumerate(sorted(names, key=lambda n: (not n.startswith("reward."), n))):
+        kind, _, label = name.partition(".")
+        colour = PART_COLOURS[i % len(PART_COLOURS)]
+        curves.append(("train", name, label if kind == "reward" else f"{label} (check)", colour))
+    return ("Each reward", "mean", curves)
+
+
+def part_names(runs: list[RunCurves]) -> list[str]:
+    """The reward and check fields the runs recorded."""
+    found = {f for r in runs for (_, f) in r.points if f.startswith(("reward.", "check."))}
+    return sorted(found)
+
+
+def image_panels(stages: list[str], runs: list[RunCurves] | None = None) -> list[Panel]:
+    """The panels of an image of runs of these stages: the common ones, then each stage's,
+    then one curve per reward when GRPO combined several."""
     panels = list(COMMON)
     for stage in stages:
         panels += [p for p in EXTRA_BY_STAGE.get(stage, ()) if p not in panels]
     if any(s in ("rl", "grpo") for s in stages):  # the policy loss beside train/validation
         panels[0] = POLICY_LOSS
+    parts = parts_panel(part_names(runs or []))
+    if parts is not None:
+        panels.append(parts)
     return panels

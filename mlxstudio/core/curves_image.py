@@ -71,7 +71,7 @@ def save_curves(refs: Sequence[str | Path], out: str | Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    panels = image_panels([r.stage for r in runs])
+    panels = image_panels([r.stage for r in runs], runs)
     rows = math.ceil(len(panels) / 2)
     fig = Figure(figsize=(11, 3.2 * rows), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)

@@ -192,6 +192,9 @@ class PolicyTrain(Train):
     reward_std: float = 0.0
     clip_fraction: float = 0.0  # share of tokens whose ratio was clipped
     response_tokens: float = 0.0  # mean response length (tokens)
+    kept_groups: float | None = None  # DAPO: share of responses in groups whose rewards differ
+    # GRPO: each reward's mean ('reward.NAME') and each untrained check's ('check.NAME')
+    rewards: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -202,6 +205,7 @@ class PolicyVal(Val):
     reward_mean: float | None = None  # GRPO: mean reward of held-out prompts' responses
     high_reward_logprob: float | None = None  # PPO: mean log-prob of above-median responses
     low_reward_logprob: float | None = None
+    rewards: dict[str, float] = field(default_factory=dict)  # GRPO: as PolicyTrain's
 
 
 @dataclass
@@ -237,6 +241,8 @@ class Emitter:
     started: float = field(default_factory=time.time)
     # Known before the stage starts (e.g. `awake`), told right after its `start` event.
     after_start: list[Event] = field(default_factory=list)
+    # More sinks of every record (report_to's trackers, core/tracking.py)
+    extra_sinks: list[EventSink] = field(default_factory=list)
 
     def emit(self, event: Event) -> dict:
         now = time.time()
@@ -252,6 +258,8 @@ class Emitter:
             self.stream.flush()
         if self.sink is not None:
             self.sink(record)
+        for sink in self.extra_sinks:
+            sink(record)
         if event.kind == "start":
             pending, self.after_start = self.after_start, []
             for later in pending:

@@ -1,8 +1,10 @@
-"""Export a run: its adapter fused into an MLX model folder, and where mlx-lm's exporter
-handles the architecture, a float16 GGUF with an Ollama Modelfile beside it.
+"""Export a run: its adapter fused into an MLX model folder, and for the architectures both
+mlx-lm and llama.cpp know, a GGUF (written with llama.cpp's `gguf` package: gguf_export) with
+an Ollama Modelfile beside it.
 
 OUT/mlx/        the fused model (mlx_lm.load, `mlxstudio serve` and LM Studio read it)
-OUT/model.gguf  llama.cpp / Ollama weights (llama, mistral, mixtral only)
+OUT/model.gguf  llama.cpp / Ollama / LM Studio weights (F16, BF16, Q8_0, Q4_0; Q4_K_M and
+                Q5_K_M with llama-cpp-python installed)
 OUT/Modelfile   `ollama create NAME -f OUT/Modelfile`
 OUT/README.md   the run's evaluation, base vs fine-tuned (when it has one)
 """
@@ -17,9 +19,9 @@ from pathlib import Path
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.eval.card import write_card_section
 from mlxstudio.core.fuse import fuse
+from mlxstudio.core.models.gguf_export import ARCHS, check_quant, write_gguf
 
-# The architectures mlx_lm.gguf.convert_to_gguf knows how to name and lay out.
-GGUF_ARCHS = ("llama", "mistral", "mixtral")
+GGUF_ARCHS = tuple(ARCHS)  # mlx-lm model types the GGUF writer handles
 GGUF_FILE = "model.gguf"
 MODELFILE = "Modelfile"
 
@@ -53,15 +55,18 @@ def export(
     out: Path,
     *,
     gguf: bool = False,
+    quant: str = "F16",
     base: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ExportResult:
-    """Fuse the run into OUT/mlx; with gguf=True also write OUT/model.gguf + OUT/Modelfile,
-    or a note saying why not."""
+    """Fuse the run into OUT/mlx; with gguf=True also write OUT/model.gguf (of type `quant`,
+    see gguf_export.quant_choices) + OUT/Modelfile, or a note saying why not."""
     say = progress or (lambda _msg: None)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out}: already exists and is not empty; choose another --out")
+    if gguf:
+        quant = check_quant(quant)  # before the fuse: a type that cannot be written fails fast
     result = ExportResult(mlx_dir=fuse(Path(run_dir), out / "mlx", base=base, progress=say))
     write_card_section(out, Path(run_dir))  # OUT/README.md: base vs fine-tuned, if evaluated
     if not gguf:
@@ -70,77 +75,18 @@ def export(
     arch = config.get("model_type", "unknown")
     if arch not in GGUF_ARCHS:
         result.notes.append(
-            f"GGUF export isn't supported for {arch} (mlx-lm's exporter handles "
+            f"GGUF export isn't supported for {arch} (it handles "
             f"{', '.join(GGUF_ARCHS)}); the MLX folder was written to {result.mlx_dir}."
         )
         return result
-    say(f"Writing {GGUF_FILE} (float16)")
-    result.gguf = write_gguf(result.mlx_dir, out / GGUF_FILE)
+    say(f"Writing {GGUF_FILE} ({quant})")
+    result.gguf = write_gguf(result.mlx_dir, out / GGUF_FILE, quant, progress=say)
     result.modelfile = out / MODELFILE
     text, note = modelfile(result.mlx_dir)
     result.modelfile.write_text(text, encoding="utf-8")
     if note:
         result.notes.append(note)
     return result
-
-
-def write_gguf(model_dir: Path, path: Path) -> Path:
-    """A float16 GGUF of an MLX llama/mistral/mixtral folder (de-quantized first)."""
-    import mlx.core as mx
-    from mlx.utils import tree_flatten
-    from mlx_lm.gguf import convert_to_gguf
-    from mlx_lm.utils import dequantize_model, load
-
-    model, _, config = load(str(model_dir), return_config=True)
-    if config.get("quantization"):
-        model = dequantize_model(model)
-        config.pop("quantization", None)
-        config.pop("quantization_config", None)
-    weights = {k: v.astype(mx.float16) for k, v in tree_flatten(model.parameters())}
-    config.setdefault("num_key_value_heads", config["num_attention_heads"])
-    if config.get("rope_traditional"):
-        # Already in llama.cpp's interleaved layout (e.g. imported from a GGUF); undo the
-        # permutation convert_to_gguf applies to HF-layout weights, so it is not done twice.
-        heads = {"q_proj": config["num_attention_heads"], "k_proj": config["num_key_value_heads"]}
-        for name, value in weights.items():
-            for proj, n in heads.items():
-                if name.endswith(f"self_attn.{proj}.weight"):
-                    weights[name] = _unpermute(value, n)
-    convert_to_gguf(model_dir, weights, config, str(path))
-    _fix_tokenizer_metadata(model_dir, path)
-    return path
-
-
-def _unpermute(w, n_head: int):
-    """Inverse of mlx_lm.gguf.permute_weights."""
-    return (
-        w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:])
-        .swapaxes(1, 2)
-        .reshape(w.shape)
-    )
-
-
-def _fix_tokenizer_metadata(model_dir: Path, path: Path) -> None:
-    """mlx-lm labels every vocabulary a SentencePiece ("llama") one; a byte-level BPE
-    vocabulary (GPT-2 style, e.g. SmolLM2, Llama 3) needs "gpt2" and its merges, or
-    llama.cpp tokenizes garbage. Also carry the chat template across."""
-    import mlx.core as mx
-
-    tokenizer = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
-    template = _chat_template(model_dir)
-    bpe = tokenizer.get("model", {}).get("type") == "BPE" and tokenizer["model"].get("merges")
-    if not bpe and not template:
-        return
-    weights, metadata = mx.load(str(path), return_metadata=True)
-    if bpe:
-        merges = tokenizer["model"]["merges"]
-        metadata["tokenizer.ggml.model"] = "gpt2"
-        metadata["tokenizer.ggml.merges"] = [
-            m if isinstance(m, str) else " ".join(m) for m in merges
-        ]
-    if template:
-        metadata["tokenizer.chat_template"] = template
-    mx.save_gguf(str(path), weights, metadata)
 
 
 def modelfile(model_dir: Path) -> tuple[str, str | None]:

@@ -81,3 +81,109 @@ GOALS: tuple[Goal, ...] = (
     ),
 )
 GOALS_BY_KEY = {g.key: g for g in GOALS}
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way to train a goal: the config values it sets, when to use it and its data."""
+
+    key: str
+    title: str
+    settings: dict  # config values set when it is chosen
+    when: str  # one plain sentence: when to use it
+    data: str = ""  # what data it needs, when it differs from its goal's
+    sample: str = ""  # one record of that data
+
+
+_KTO_SAMPLE = (
+    '{"prompt": "Capital of France?", "completion": "Paris.", "label": true}\n'
+    '{"prompt": "Capital of Spain?", "completion": "Paris, I think.", "label": false}'
+)
+_PAIR = dict(beta=0.1, simpo_gamma=0.5)
+_GROUP = dict(clip_range=0.2, clip_range_high=None)
+
+# Per stage, the methods offered; the first is the default.
+METHODS: dict[str, tuple[Method, ...]] = {
+    "dpo": (
+        Method(
+            "sigmoid",
+            "DPO",
+            _PAIR | dict(preference_loss="sigmoid"),
+            "The usual choice: it learns from pairs of a better and a worse answer, against a "
+            "frozen copy of the starting model.",
+        ),
+        Method(
+            "ipo",
+            "IPO",
+            _PAIR | dict(preference_loss="ipo"),
+            "Like DPO, but steadier when you have few pairs or some are noisy.",
+        ),
+        Method(
+            "cpo",
+            "CPO",
+            _PAIR | dict(preference_loss="cpo"),
+            "Like DPO without a reference model (faster, less memory), and it keeps the "
+            "better answers likely.",
+        ),
+        Method(
+            "simpo",
+            "SimPO",
+            _PAIR | dict(preference_loss="simpo", beta=2.0),
+            "No reference model, and it scores answers per word, so longer answers get no "
+            "edge: good when the better answers tend to be longer.",
+        ),
+        Method(
+            "orpo",
+            "ORPO",
+            _PAIR | dict(preference_loss="orpo"),
+            "Teaches the better answers and the preference in one pass, without a reference "
+            "model: use it on a model that was not fine-tuned first.",
+        ),
+        Method(
+            "kto",
+            "KTO",
+            _PAIR | dict(preference_loss="kto"),
+            "When your answers are marked good or bad one at a time (thumbs up or down) "
+            "instead of in pairs.",
+            "answers each marked good (true) or bad (false); pairs work too",
+            _KTO_SAMPLE,
+        ),
+    ),
+    "grpo": (
+        Method(
+            "grpo",
+            "GRPO",
+            _GROUP | dict(grpo_loss="grpo"),
+            "The usual choice: it answers each prompt several times and moves towards the "
+            "better-scored answers.",
+        ),
+        Method(
+            "dapo",
+            "DAPO",
+            _GROUP | dict(grpo_loss="dapo", clip_range_high=0.28),
+            "For long answers and reasoning: every word counts the same, and prompts whose "
+            "answers all scored alike are skipped.",
+        ),
+        Method(
+            "dr_grpo",
+            "Dr. GRPO",
+            _GROUP | dict(grpo_loss="dr_grpo"),
+            "When answers keep growing longer with GRPO: it removes its bias to length.",
+        ),
+        Method(
+            "gspo",
+            "GSPO",
+            dict(grpo_loss="gspo", clip_range=3e-4, clip_range_high=4e-4),
+            "Steadier for long answers: it judges each whole answer at once, not word by word.",
+        ),
+    ),
+}
+
+
+def method_for(stage: str, config) -> Method | None:
+    """The method a config trains by, among those offered for its stage."""
+    for method in METHODS.get(stage, ()):
+        key = config.preference_loss if stage == "dpo" else config.grpo_loss
+        if method.key == key:
+            return method
+    return None

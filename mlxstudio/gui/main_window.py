@@ -71,6 +71,23 @@ class MainWindow(QMainWindow):
         self.visited: set[str] = set()
         self.history = RunHistory()
 
+        root = QWidget()
+        row = QHBoxLayout(root)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        row.addWidget(self._build_sidebar())
+        row.addWidget(self._build_content(), 1)
+        self.setCentralWidget(root)
+
+        self.welcome = self._welcome()
+        self.goal_page.add_banner(self.welcome)
+        self.tray = TrayStatus(icon_ or QIcon(), self)
+        self._connect()
+        self._menus()
+        self.steps.setCurrentRow(0)
+
+    def _build_sidebar(self) -> QFrame:
+        """The app's name and the steps, Run history last."""
         self.steps = QListWidget()
         self.steps.setIconSize(QSize(18, 18))
         for name, page in zip(PAGES, self.pages, strict=True):
@@ -87,7 +104,11 @@ class MainWindow(QMainWindow):
         name.setObjectName("AppName")
         side.addWidget(name)
         side.addWidget(self.steps, 1)
+        return sidebar
 
+    def _build_content(self) -> QWidget:
+        """The page's title and subtitle, the pages, and the footer: what is missing, Back
+        and Next."""
         self.title = QLabel()
         self.title.setObjectName("PageTitle")
         self.subtitle = QLabel()
@@ -120,21 +141,7 @@ class MainWindow(QMainWindow):
         body.addSpacing(6)
         body.addWidget(self.stack, 1)
         body.addLayout(footer)
-
-        root = QWidget()
-        row = QHBoxLayout(root)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(0)
-        row.addWidget(sidebar)
-        row.addWidget(content, 1)
-        self.setCentralWidget(root)
-
-        self.welcome = self._welcome()
-        self.goal_page.add_banner(self.welcome)
-        self.tray = TrayStatus(icon_ or QIcon(), self)
-        self._connect()
-        self._menus()
-        self.steps.setCurrentRow(0)
+        return content
 
     def _welcome(self) -> QFrame:
         box = QFrame()

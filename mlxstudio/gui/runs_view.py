@@ -30,7 +30,9 @@ from PySide6.QtWidgets import (
 from mlxstudio.core import paths, runs
 from mlxstudio.engine.job import JobThread, mlxstudio_command
 from mlxstudio.gui.eval_view import attach_to_history
+from mlxstudio.gui.export_formats import attach_export_formats
 from mlxstudio.gui.icons import icon
+from mlxstudio.gui.publish import attach_publish
 from mlxstudio.gui.save_curves import attach_save_image
 from mlxstudio.gui.style import set_message
 from mlxstudio.gui.widgets.empty_state import empty_state
@@ -231,6 +233,8 @@ class RunHistory(QWidget):
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.evaluate_action = attach_to_history(self)  # Evaluate: gui/eval_view.py
         self.save_image_action = attach_save_image(self)  # Save as image: gui/save_curves.py
+        self.export_menu = attach_export_formats(self)  # sets export_gguf: gui/export_formats.py
+        self.publish_action = attach_publish(self)  # Publish to the Hub: gui/publish.py
         self.refresh()
 
     def _empty_state(self) -> QWidget:
@@ -324,8 +328,9 @@ class RunHistory(QWidget):
         if self.is_exporting():
             return
         self.export_out = out
+        gguf = ["--gguf", "--gguf-type", self.export_gguf] if self.export_gguf else []
         self.export_job = JobThread(
-            mlxstudio_command("export", str(run_dir), "--out", str(out)), parent=self
+            mlxstudio_command("export", str(run_dir), "--out", str(out), *gguf), parent=self
         )
         self.export_job.log.connect(self._export_line)
         self.export_job.ended.connect(self._export_ended)
@@ -501,7 +506,9 @@ class RunHistory(QWidget):
         self.export_progress.hide()
         if code == 0:
             out = self.export_out
-            text = f"Exported {out.name} to {short_path(out)} (the model is in its mlx folder)."
+            gguf = ", and model.gguf for llama.cpp" if self.export_gguf else ""
+            where = f"its mlx folder{gguf}"
+            text = f"Exported {out.name} to {short_path(out)} (the model is in {where})."
             set_message(self.export_status, text, "ok")
             self.show_folder_button.show()
         else:

@@ -136,8 +136,6 @@ def test_defaults_match_mlx_lm():
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ("report_to: wandb\n", "TensorBoard and W&B logging are not built in"),
-        ("project_name: demo\n", "W&B logging is not built in"),
         ("trust_remote_code: true\n", "runs no code shipped with a model"),
         ("hf_dataset:\n  path: billsum\n", "set 'data:' to that folder"),
         ("config: other.yaml\n", "cannot name another config"),

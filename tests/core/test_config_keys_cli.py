@@ -15,7 +15,7 @@ def test_config_keys_lists_every_key_from_the_metadata(capsys):
     for name in settings():
         assert f"\n{name}  (" in f"\n{out}", name
     assert "lora_parameters.dropout  (a number; default 0; not negative; below 1)" in out
-    assert "report_to  (text or null; default null; refused unless null)" in out
+    assert "trust_remote_code  (true or false; default false; refused unless false)" in out
 
 
 def test_config_keys_for_some_keys(capsys):
@@ -37,12 +37,12 @@ def test_train_help_points_at_the_keys(capsys):
     assert "mlxstudio config keys" in capsys.readouterr().out
 
 
-def test_train_refuses_report_to_before_any_work(tmp_path, capsys, studio_home):
+def test_train_refuses_a_refused_key_before_any_work(tmp_path, capsys, studio_home):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("model: m\ndata: d\nreport_to: wandb\n")
+    cfg.write_text("model: m\ndata: d\ntrust_remote_code: true\n")
     assert main(["train", str(cfg)]) == 2
     err = capsys.readouterr().err
-    assert f"{cfg}:3: 'report_to' is not supported" in err and "remove the key" in err
+    assert f"{cfg}:3: 'trust_remote_code' is not supported" in err and "remove the key" in err
     assert not list(studio_home.glob("runs/*"))
 
 

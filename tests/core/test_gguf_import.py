@@ -135,25 +135,23 @@ def test_mistral_is_treated_as_llama(tiny_model, tmp_path):
 
 
 def test_unsupported_architecture(tiny_model, tmp_path):
-    src, _ = llama_gguf(tiny_model, tmp_path / "q.gguf", "F16", arch="qwen2")
-    with pytest.raises(UserError, match="not supported yet: qwen2"):
+    src, _ = llama_gguf(tiny_model, tmp_path / "q.gguf", "F16", arch="gemma")
+    with pytest.raises(UserError, match="not supported yet: gemma"):
         import_gguf(src, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
 def test_unsupported_quant_type_is_refused_by_name(tmp_path):
-    # K-quants now import (tests/core/test_gguf_kquants.py); i-quants are still refused
+    # what gguf.quants decodes imports (tests/core/test_gguf_kquants.py); the rest is refused
     cfg = {"hidden_size": 256, "num_hidden_layers": 1, "intermediate_size": 512,
            "num_attention_heads": 4, "rms_norm_eps": 1e-5, "vocab_size": 8}  # fmt: skip
-    raw = [(f"blk.0.ffn_{n}.weight", (512, 256), 16, bytes(66 * 512)) for n in ("gate", "up")]
-    raw.append(("blk.0.ffn_down.weight", (256, 512), 23, bytes(136 * 512)))
+    raw = [(f"blk.0.ffn_{n}.weight", (512, 256), 15, bytes(292 * 512)) for n in ("gate", "up")]
+    raw.append(("blk.0.ffn_down.weight", (256, 512), 9, bytes(40 * 16 * 256)))
     emb = np.zeros((8, 256), np.float32)
     src = write_gguf(
         tmp_path / "k.gguf", llama_metadata(cfg), [("token_embd.weight", emb, "F16")], raw
     )
-    with pytest.raises(
-        UserError, match=r"IQ2_XXS \(2 tensors\), IQ4_XS \(1 tensor\) not supported yet"
-    ):
+    with pytest.raises(UserError, match=r"Q8_K \(2 tensors\), Q8_1 \(1 tensor\) not supported yet"):
         import_gguf(src, tmp_path / "out")
     with pytest.raises(UserError, match="Q4_K"):  # says what would work
         import_gguf(src, tmp_path / "out")

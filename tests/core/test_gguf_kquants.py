@@ -1,26 +1,28 @@
-"""ggml_dequant + gguf_import: K-quant and Q5 GGUF tensors decode exactly as llama.cpp does.
+"""gguf_weights + gguf_import: K-quant, Q5 and other GGUF tensors decode exactly as llama.cpp does.
 
 Each type gets a small numpy *encoder* here, written from llama.cpp's quantize_row_*_ref packing:
-random integer codes and scales are packed into blocks, written into a GGUF file, decoded from
-the file, and compared with the values the codes stand for (computed in float32 the way ggml's
-dequantize_row_* does, so the comparison is exact).
+random integer codes and scales are packed into blocks, written into a GGUF file, read back with
+our reader and decoded with gguf.quants, and compared with the values the codes stand for
+(computed in float32 the way ggml's dequantize_row_* does, so the comparison is exact).
 """
 
 from __future__ import annotations
 
 import json
-import time
 
 import mlx.core as mx
 import numpy as np
 import pytest
-from gguf_writer import gguf_tensors, llama_metadata, tokenizer_metadata, write_gguf
+from gguf import GGMLQuantizationType, quants
+from gguf_writer import dequantize, gguf_tensors, llama_metadata, tokenizer_metadata, write_gguf
 from tiny_model import build_tiny_llama
 
 from mlxstudio.core.errors import UserError
-from mlxstudio.core.models import ggml_dequant
 from mlxstudio.core.models.gguf_import import import_gguf
-from mlxstudio.core.models.gguf_reader import GGML_TYPE_IDS, read_gguf
+from mlxstudio.core.models.gguf_reader import read_gguf
+from mlxstudio.core.models.gguf_weights import DEQUANT_TYPES, mlx_triplet
+
+GGML_TYPE_IDS = {q.name: int(q) for q in GGMLQuantizationType}
 
 F16 = "<f2"
 
@@ -170,10 +172,9 @@ def test_decoder_matches_codes_from_a_gguf_file(tmp_path, kind):
     )
     t = read_gguf(src).tensors[1]
     assert t.type_name == kind and t.nbytes == len(raw)
-    got = ggml_dequant.dequantize(ggml_dequant.read_raw(src, t.offset, t.nbytes), kind, t.shape)
+    assert kind in DEQUANT_TYPES
+    got = quants.dequantize(t.data, t.qtype).reshape(t.shape)
     np.testing.assert_array_equal(got, want.reshape(shape).astype(np.float32))
-    half = ggml_dequant.dequantize(raw, kind, shape, np.float16)
-    np.testing.assert_array_equal(half, want.reshape(shape).astype(np.float16))
 
 
 @pytest.mark.parametrize("kind", ["Q4_0", "Q4_1", "Q8_0"])
@@ -182,9 +183,7 @@ def test_native_triplets_match_mlx_loader(tmp_path, kind):
     src = write_gguf(tmp_path / "n.gguf", {"general.architecture": "llama"}, [("w", w, kind)])
     ref = mx.load(str(src))
     t = read_gguf(src).tensors[0]
-    q, s, b = ggml_dequant.mlx_triplet(
-        ggml_dequant.read_raw(src, t.offset, t.nbytes), kind, w.shape
-    )
+    q, s, b = mlx_triplet(t.data, kind, w.shape)
     for mine, theirs in ((q, ref["w"]), (s, ref["w.scales"]), (b, ref["w.biases"])):
         assert mine.dtype == np.array(theirs).dtype and mine.shape == tuple(theirs.shape)
         np.testing.assert_array_equal(mine, np.array(theirs))
@@ -245,13 +244,16 @@ def wide_llama(tmp_path_factory):
     return build_tiny_llama(tmp_path_factory.mktemp("wide") / "llama", hidden=256)
 
 
+def _model(folder):
+    """A model folder's config and float32 numpy weights."""
+    config = json.loads((folder / "config.json").read_text())
+    weights = mx.load(str(folder / "model.safetensors"))
+    return config, {k: np.array(v.astype(mx.float32)) for k, v in weights.items()}
+
+
 def _kquant_gguf(folder, path, default="Q4_K", special=None):
     """The llama in `folder` as a Q4_K_M-like GGUF (Q4_K, with Q6_K for ffn_down and output)."""
-    config = json.loads((folder / "config.json").read_text())
-    weights = {
-        k: np.array(v.astype(mx.float32))
-        for k, v in mx.load(str(folder / "model.safetensors")).items()
-    }
+    config, weights = _model(folder)
     special = {"ffn_down": "Q6_K", "token_embd": "Q6_K"} if special is None else special
     dense, raw, deq = [], [], {}
     for (gname, w, _), hf in zip(gguf_tensors(weights, config, "F32"), weights, strict=True):
@@ -262,7 +264,7 @@ def _kquant_gguf(folder, path, default="Q4_K", special=None):
         kind = next((v for k, v in special.items() if k in gname), default)
         data = KQUANT[kind](w)
         raw.append((gname, w.shape, GGML_TYPE_IDS[kind], data))
-        deq[hf] = ggml_dequant.dequantize(data, kind, w.shape)
+        deq[hf] = dequantize(data, kind, w.shape)
     md = {**llama_metadata(config), **tokenizer_metadata(folder), "general.file_type": 15}
     write_gguf(path, md, dense, raw)
     return path, deq, weights
@@ -335,11 +337,7 @@ def test_k_quants_requantized_to_mlx(wide_llama, tmp_path, bits):
 
 def test_q5_0_with_native_q8_0_mix(wide_llama, tmp_path):
     """mx.load refuses a file holding Q5_0: the native Q8_0 tensors are packed by us instead."""
-    config = json.loads((wide_llama / "config.json").read_text())
-    weights = {
-        k: np.array(v.astype(mx.float32))
-        for k, v in mx.load(str(wide_llama / "model.safetensors")).items()
-    }
+    config, weights = _model(wide_llama)
     dense, raw = [], []
     rng = np.random.default_rng(0)
     for gname, w, kind in gguf_tensors(weights, config, "Q8_0"):
@@ -366,35 +364,45 @@ def test_q5_0_with_native_q8_0_mix(wide_llama, tmp_path):
     assert np.isfinite(_logits(result.out)).all()
 
 
-def test_iq_types_still_refused(tmp_path):
+@pytest.mark.parametrize("kind", ["IQ4_NL", "TQ2_0", "MXFP4"])
+def test_other_gguf_types_decoded(wide_llama, tmp_path, kind):
+    """Types beyond the K-quants (IQ*, TQ*, MXFP4) import through gguf.quants' decoders."""
+    config, weights = _model(wide_llama)
+    dense, raw = [], []
+    rng = np.random.default_rng(4)
+    for gname, w, kind_ in gguf_tensors(weights, config, "F16"):
+        if gname != "blk.0.ffn_gate.weight":
+            dense.append((gname, w, kind_))
+        elif kind == "IQ4_NL":  # gguf cannot encode it: blocks of fp16 d + 16 bytes of nibbles
+            blocks = np.zeros(w.size // 32, [("d", "<f2"), ("qs", "u1", 16)])
+            blocks["d"], blocks["qs"] = 0.01, rng.integers(0, 256, (len(blocks), 16))
+            raw.append((gname, w.shape, GGML_TYPE_IDS[kind], blocks.tobytes()))
+        else:
+            data = quants.quantize(w, GGMLQuantizationType[kind]).tobytes()
+            raw.append((gname, w.shape, GGML_TYPE_IDS[kind], data))
+    md = {**llama_metadata(config), **tokenizer_metadata(wide_llama)}
+    src = write_gguf(tmp_path / f"x.{kind}.gguf", md, dense, raw)
+    result = import_gguf(src, tmp_path / "out")
+    assert result.quantization.endswith(f"{kind} tensors dequantized to float16")
+    saved = mx.load(str(result.out / "model.safetensors"))["model.layers.0.mlp.gate_proj.weight"]
+    _, shape, _, data = raw[0]
+    want = dequantize(data, kind, shape).astype(np.float16)
+    np.testing.assert_array_equal(np.array(saved), want)
+    assert np.abs(want).max() > 0
+
+
+def test_types_gguf_cannot_decode_refused(tmp_path):
     cfg = {"hidden_size": 256, "num_hidden_layers": 1, "intermediate_size": 512,
            "num_attention_heads": 4, "rms_norm_eps": 1e-5, "vocab_size": 8}  # fmt: skip
-    raw = [("blk.0.ffn_gate.weight", (512, 256), GGML_TYPE_IDS["IQ2_XXS"], bytes(66 * 512))]
+    raw = [("blk.0.ffn_gate.weight", (512, 256), GGML_TYPE_IDS["Q8_K"], bytes(292 * 512))]
     emb = np.zeros((8, 256), np.float32)
     src = write_gguf(
-        tmp_path / "iq.gguf", llama_metadata(cfg), [("token_embd.weight", emb, "F16")], raw
+        tmp_path / "q8k.gguf", llama_metadata(cfg), [("token_embd.weight", emb, "F16")], raw
     )
-    with pytest.raises(UserError, match=r"IQ2_XXS \(1 tensor\) not supported yet"):
+    with pytest.raises(UserError, match=r"Q8_K \(1 tensor\) not supported yet"):
         import_gguf(src, tmp_path / "out")
     with pytest.raises(UserError, match="requantize to 4 or 8"):
         import_gguf(src, tmp_path / "out", requantize=3)
-
-
-def test_decoding_speed_135m_shapes():
-    """SmolLM2-135M's matrices (576 wide, 30 layers) as Q4_K/Q6_K decode in seconds."""
-    rng = np.random.default_rng(0)
-    shapes = [(49152, 576)] + [(576, 576), (192, 576), (192, 576), (576, 576),
-                               (1536, 576), (1536, 576), (576, 1536)] * 30  # fmt: skip
-    blob = {k: np.frombuffer(KQUANT[k](rng.standard_normal(1 << 16)), np.uint8) for k in KQUANT}
-    start = time.monotonic()
-    n = 0
-    for i, shape in enumerate(shapes):
-        kind = "Q6_K" if i % 8 in (0, 7) else "Q4_K"
-        size = shape[0] * shape[1] // 256 * (210 if kind == "Q6_K" else 144)
-        data = np.resize(blob[kind], size)
-        n += ggml_dequant.dequantize(data, kind, shape, np.float16).size
-    seconds = time.monotonic() - start
-    assert n > 130e6 and seconds < 30, seconds
 
 
 @pytest.mark.e2e
@@ -410,22 +418,19 @@ def test_demo_smollm2_as_q4_k_m(tmp_path):
     info = read_gguf(demo)
     dense, raw = [], []
     for t in info.tensors:
-        data = ggml_dequant.read_raw(demo, t.offset, t.nbytes)
         if t.type_name == "F32":
-            dense.append((t.name, np.array(data.view("<f4")).reshape(t.shape), "F32"))
+            dense.append((t.name, np.array(t.data).reshape(t.shape), "F32"))
             continue
-        w = ggml_dequant.dequantize(data, t.type_name, t.shape)
-        kind = (
-            "Q6_K"
-            if t.name.startswith(("token_embd", "output")) or "ffn_down" in t.name
-            else "Q4_K"
-        )
+        w = quants.dequantize(t.data, t.qtype).reshape(t.shape)
+        if t.shape[-1] % 256:  # rows of 576 are not whole K blocks: llama.cpp falls back too
+            dense.append((t.name, w, "Q8_0"))
+            continue
+        kind = "Q6_K" if "ffn_down" in t.name else "Q4_K"
         raw.append((t.name, t.shape, GGML_TYPE_IDS[kind], KQUANT[kind](w)))
     md = {**info.metadata, "general.file_type": 15}
     src = write_gguf(tmp_path / "smollm2.Q4_K_M.gguf", md, dense, raw)
     result = import_gguf(src, tmp_path / "out")
-    assert result.quantization == "Q4_K_M: Q4_K, Q6_K tensors dequantized to float16"
-    assert result.seconds < 60
+    assert result.quantization.endswith("; Q6_K tensors dequantized to float16")
     model, tok = load(str(result.out))
     messages = [{"role": "user", "content": "What is the capital of France?"}]
     prompt = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

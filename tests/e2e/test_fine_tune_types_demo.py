@@ -40,6 +40,7 @@ def test_demo_model_trains(method, lr, tmp_path):
         save_every=6,
         max_seq_length=128,
         mask_prompt=True,
+        eval_after_run=False,  # the fine-tune type is on trial here, not the evaluation
     )
     result = run_sft(cfg, log=lambda _m: None)
     assert result.status == "completed"

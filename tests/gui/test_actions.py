@@ -11,7 +11,8 @@ import json
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+import shiboken6
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMenu, QMessageBox, QToolBar
@@ -39,6 +40,8 @@ TESTED = {
     "history.export": "test_history.py::test_export_writes_a_model_folder",
     "history.evaluate": "test_eval_view.py::test_reachable_from_history_and_the_training_page",
     "history.save_image": "test_save_curves.py::test_save_two_runs_overlaid",
+    "history.publish": "test_publish.py::test_publish_a_run_with_a_pasted_token",
+    "history.export_menu": "test_export_formats.py::test_export_menu_writes_the_chosen_gguf",
     "tray.status": "test_actions.py::test_tray_menu_follows_a_run_stops_it_and_quit_saves",
     "tray.stop": "test_actions.py::test_tray_menu_follows_a_run_stops_it_and_quit_saves",
     "tray.show": "test_actions.py::test_tray_menu_follows_a_run_stops_it_and_quit_saves",
@@ -56,17 +59,22 @@ KEYS_TESTED = {
 }
 
 
-def named_actions(window) -> dict[str, QAction]:
-    """The window's actions by the names TESTED uses."""
-    names = {f"menu.{k}": a for k, a in window.actions_by_name.items()}
+def named_actions(window) -> list[tuple[str, QAction]]:
+    """The window's actions, each with the name TESTED uses (several may share one)."""
+    named = [(f"menu.{k}", a) for k, a in window.actions_by_name.items()]
     history = window.history
-    names |= {f"history.{k}": a for k, a in history.actions_by_name.items()}
-    names["history.evaluate"] = history.evaluate_action
-    names["history.save_image"] = history.save_image_action
+    named += [(f"history.{k}", a) for k, a in history.actions_by_name.items()]
+    # What other modules attach to run history: actions (history.evaluate_action...) and
+    # menus, whose items share the menu's name (history.export_menu).
+    for attr, value in vars(history).items():
+        if attr.endswith("_action") and isinstance(value, QAction):
+            named.append((f"history.{attr.removesuffix('_action')}", value))
+        if attr.endswith("_menu") and isinstance(value, QMenu):
+            named += [(f"history.{attr}", item) for item in value.actions()]
     tray = window.tray
-    names |= {"tray.status": tray.status_action, "tray.stop": tray.stop_action}
-    names["tray.show"] = tray.show_action
-    return names
+    named += [("tray.status", tray.status_action), ("tray.stop", tray.stop_action)]
+    named.append(("tray.show", tray.show_action))
+    return named
 
 
 def chat_menu_names(window) -> dict[str, QAction]:
@@ -84,22 +92,32 @@ def all_actions(window) -> list[QAction]:
     """Every QAction under the window and in the tray's menu, not Qt's own (a menu's title,
     a toolbar's toggle, separators)."""
     found = window.findChildren(QAction) + window.tray.menu.actions()
-    own = {id(m.menuAction()) for m in window.findChildren(QMenu)}
-    own |= {id(t.toggleViewAction()) for t in window.findChildren(QToolBar)}
-    return [a for a in found if id(a) not in own and not a.isSeparator()]
+    own = {key(t.toggleViewAction()) for t in window.findChildren(QToolBar)}
+    return [a for a in found if key(a) not in own and not a.isSeparator() and not is_title(a)]
+
+
+def is_title(action: QAction) -> bool:
+    """A menu's own action (its title in a menu bar), which Qt makes as the menu's child."""
+    menu = action.menu()
+    return menu is not None and key(menu) == key(action.parent())
+
+
+def key(action: QObject) -> int:
+    """The Qt object's address: Python wrappers come and go, their id()s are reused."""
+    return shiboken6.getCppPointer(action)[0]
 
 
 def test_every_action_in_the_window_has_a_test(window):
     from pyqtgraph import GraphicsScene
 
     named = named_actions(window)
-    names = {id(a): name for name, a in named.items()}
+    names = {key(a): name for name, a in named}
     found = []
     for action in all_actions(window):
         if isinstance(action.parent(), GraphicsScene):  # the plots' right-click Export...
             found.append("plot.export")
         else:
-            found.append(names.get(id(action), f"unnamed {action.text()!r}"))
+            found.append(names.get(key(action), f"unnamed {action.text()!r}"))
     found += chat_menu_names(window)
     untested = sorted(set(found) - set(TESTED))
     assert not untested, f"actions with no test in TESTED: {untested}"
@@ -108,7 +126,7 @@ def test_every_action_in_the_window_has_a_test(window):
     for where in [*TESTED.values(), *KEYS_TESTED.values()]:
         file, function = where.split("::")
         assert f"def {function}(" in (TESTS / file).read_text(), where
-    for name, action in named.items():
+    for name, action in named:
         if not action.shortcut().isEmpty():
             assert name in KEYS_TESTED, f"{name}'s shortcut is never pressed in a test"
 
@@ -142,8 +160,8 @@ def test_no_module_reaches_into_another_objects_private_names(tmp_path):
     bad.write_text("page._choose()\nself._ok()\nsuper()._ok()\nfrom a import _b\n")
     assert [line.split(": ")[1] for line in private_uses(bad)] == ["page._choose", "import _b"]
     found = []
-    for package in ("gui", "engine"):
-        for path in sorted((ROOT / "mlxstudio" / package).rglob("*.py")):
+    for folder in (ROOT / "mlxstudio" / "gui", ROOT / "mlxstudio" / "engine", TESTS):
+        for path in sorted(folder.rglob("*.py")):
             found += private_uses(path)
     assert not found, "\n".join(found)
 

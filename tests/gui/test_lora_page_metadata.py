@@ -44,11 +44,11 @@ def test_learning_rate_limit_is_the_metadata(window):
 
 def test_a_refused_key_says_why_in_the_window(window, tmp_path):
     page = window.lora_page
-    path = tmp_path / "wandb.yaml"
-    path.write_text("learning_rate: 1e-4\nreport_to: wandb\n")
+    path = tmp_path / "remote.yaml"
+    path.write_text("learning_rate: 1e-4\ntrust_remote_code: true\n")
     before = window.state.config
     page.import_yaml(path)
     text = page.message.text()
-    assert f"{path}:2" in text and "'report_to' is not supported" in text
-    assert "not built in yet" in text and "remove the key" in text
+    assert f"{path}:2" in text and "'trust_remote_code' is not supported" in text
+    assert "runs no code shipped with a model" in text and "remove the key" in text
     assert page.message.property("level") == "error" and window.state.config == before

@@ -167,11 +167,11 @@ def test_gguf_in_added_folder_is_imported_requantized(window, qtbot, tiny_model,
 def test_words_sizes_and_columns(window, installed_tiny):
     from PySide6.QtWidgets import QHeaderView, QLabel
 
-    from mlxstudio.gui.pages.model_page import _params, _size, models_found
+    from mlxstudio.gui.pages.model_page import models_found, parameters_text, size_text
 
     assert models_found(1) == "1 model found" and models_found(3) == "3 models found"
-    assert _params(120_000) == "<1M" and _params(135_000_000) == "135M"
-    assert _size(300_000) == "<1 MB" and _size(270_000_000) == "270 MB"
+    assert parameters_text(120_000) == "<1M" and parameters_text(135_000_000) == "135M"
+    assert size_text(300_000) == "<1 MB" and size_text(270_000_000) == "270 MB"
     page = window.model_page
     window.go("model")
     page.refresh()

@@ -1,13 +1,10 @@
 """Import a GGUF file (from Ollama, LM Studio, llama.cpp) as an MLX model folder for mlx-lm.
 
-MLX reads GGUF itself (`mx.load`): F32/F16 as arrays, and Q4_0/Q4_1/Q8_0 as MLX affine
-quantized triplets (weight/scales/biases, group size 32), which map exactly. What it does not
-check we check first, with gguf_reader: truncation, architecture and tensor types. Other types
-(K-quants, Q5_0/Q5_1) it silently dequantizes its own way, or fails on the whole file: for those
-files we read every tensor with numpy (ggml_dequant) and dequantize them, or requantize them to
-MLX affine when asked, and say which. Then we rename the tensors to mlx-lm's llama
-layout, write config.json (per-layer quantization where the file mixes types), the tokenizer
-files and safetensors, check that mlx-lm loads the folder, and only then move it into place.
+llama.cpp's `gguf` package reads the file (gguf_reader, which adds bounds checks); we check the
+architecture and tensor types, load the tensors as MLX arrays (gguf_weights: exact MLX forms
+where they exist, gguf.quants' decoders for the rest), rename them to mlx-lm's layout, write
+config.json (per-layer quantization where the file mixes types), the tokenizer files and
+safetensors, check that mlx-lm loads the folder, and only then move it into place.
 """
 
 from __future__ import annotations
@@ -26,19 +23,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mlxstudio.core.errors import UserError
-from mlxstudio.core.models import ggml_dequant
-from mlxstudio.core.models.gguf_reader import GGUFFile, GGUFTensor, read_gguf
+from mlxstudio.core.models.gguf_reader import GGUFFile, read_gguf
 from mlxstudio.core.models.gguf_tokenizer import build_tokenizer
+from mlxstudio.core.models.gguf_weights import (
+    MLX_TYPES,
+    QUANT_BITS,
+    SUPPORTED_TYPES,
+    decode_all,
+    load_native,
+)
 
-SUPPORTED_ARCHS = ("llama", "mistral")  # mistral GGUFs are llama-shaped
-MLX_TYPES = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q8_0")  # what mx.load maps exactly
-# K-quants and Q5_0/Q5_1 are decoded with numpy (ggml_dequant), then kept as float16 (float32
-# or bfloat16 when the file's float matrices are) or requantized to MLX affine on request.
-SUPPORTED_TYPES = (*MLX_TYPES, *ggml_dequant.DEQUANT_TYPES)
-QUANT_BITS = {"Q4_0": 4, "Q4_1": 4, "Q8_0": 8}
+# GGUF architecture -> mlx-lm model_type. mistral GGUFs are llama-shaped; llama.cpp stores
+# llama's Q/K rows permuted for interleaved rope, qwen's as they are (NeoX rope).
+SUPPORTED_ARCHS = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "qwen3": "qwen3"}
+_CLASSES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}
 GROUP_SIZE = 32  # every natively mapped ggml block holds 32 weights
 
 _TOP = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
@@ -52,6 +51,8 @@ _BLOCK = {
     "ffn_gate": "mlp.gate_proj",
     "ffn_up": "mlp.up_proj",
     "ffn_down": "mlp.down_proj",
+    "attn_q_norm": "self_attn.q_norm",  # qwen3
+    "attn_k_norm": "self_attn.k_norm",
 }
 _DROPPED = {"rope_freqs"}  # llama 3.1 rope factors: mlx-lm has no slot for them (warned)
 
@@ -106,7 +107,7 @@ def import_gguf(
     arch = info.architecture
     if arch not in SUPPORTED_ARCHS:
         raise UserError(
-            f"{src.name}: not supported yet: {arch} (this importer handles the llama family: "
+            f"{src.name}: not supported yet: {arch} (this importer handles "
             f"{', '.join(SUPPORTED_ARCHS)}); use an MLX-format version of this model instead."
         )
     bad = Counter(t.type_name for t in info.tensors if t.type_name not in SUPPORTED_TYPES)
@@ -126,9 +127,9 @@ def import_gguf(
     n = len(info.tensors)
     say(f"Loading {n} tensors ({info.file_type}, {info.file_size / 2**20:.0f} MiB)")
     if all(t.type_name in MLX_TYPES for t in info.tensors):
-        weights, converted = _load_weights(info, names), None
+        weights, converted = load_native(info, names), None
     else:
-        weights, converted = _decode_weights(info, names, requantize, group_size, say)
+        weights, converted = decode_all(info, names, requantize, group_size, say)
     quant, description = _quantization(info, names, converted)
     if converted:
         warnings.append(f"{_conversion_note(converted)} (MLX has no exact form for these types).")
@@ -200,9 +201,10 @@ def _config(info: GGUFFile, names: dict[str, str | None], warnings: list[str]) -
     if "model.embed_tokens.weight" not in shapes:
         raise UserError(f"{info.path.name}: the file has no token_embd tensor; it is incomplete.")
     hidden, heads = int(num("embedding_length")), int(num("attention.head_count"))
+    model_type = SUPPORTED_ARCHS[info.architecture]
     config: dict[str, Any] = {
-        "model_type": "llama",
-        "architectures": ["LlamaForCausalLM"],
+        "model_type": model_type,
+        "architectures": [_CLASSES[model_type]],
         "hidden_size": hidden,
         "num_hidden_layers": int(num("block_count")),
         "intermediate_size": int(num("feed_forward_length")),
@@ -212,8 +214,8 @@ def _config(info: GGUFFile, names: dict[str, str | None], warnings: list[str]) -
         "vocab_size": shapes["model.embed_tokens.weight"][0],
         "rope_theta": float(num("rope.freq_base", 10000.0)),
         "max_position_embeddings": int(num("context_length", 2048)),
-        # llama.cpp stores Q/K rows permuted for interleaved rope: no un-permuting needed.
-        "rope_traditional": True,
+        # llama.cpp stores llama's Q/K rows permuted for interleaved rope: no un-permuting.
+        "rope_traditional": model_type == "llama",
         "tie_word_embeddings": "lm_head.weight" not in shapes,
         "attention_bias": any(
             n and n.endswith("_proj.bias") and "self_attn" in n for n in names.values()
@@ -221,8 +223,8 @@ def _config(info: GGUFFile, names: dict[str, str | None], warnings: list[str]) -
         "mlp_bias": any(n and n.endswith("_proj.bias") and ".mlp." in n for n in names.values()),
     }
     head_dim = info.arch_value("attention.key_length")
-    if isinstance(head_dim, int) and head_dim != hidden // heads:
-        config["head_dim"] = head_dim
+    if model_type == "qwen3" or (isinstance(head_dim, int) and head_dim != hidden // heads):
+        config["head_dim"] = head_dim if isinstance(head_dim, int) else hidden // heads
     scaling = info.arch_value("rope.scaling.type")
     factor = info.arch_value("rope.scaling.factor")
     if scaling == "linear" and isinstance(factor, (int, float)) and factor > 0:
@@ -241,93 +243,6 @@ def _config(info: GGUFFile, names: dict[str, str | None], warnings: list[str]) -
     if len(eos) > 1:
         config["eos_token_id"] = eos
     return config
-
-
-def _load_weights(info: GGUFFile, names: dict[str, str | None]) -> dict[str, Any]:
-    import mlx.core as mx
-
-    try:
-        raw = mx.load(str(info.path))
-    except Exception as e:  # MLX's loader has terse messages; say what to do
-        raise UserError(f"{info.path.name}: MLX could not read the tensors ({e}).") from None
-    weights: dict[str, Any] = {}
-    for t in info.tensors:
-        name = names[t.name]
-        if name is None:
-            continue
-        base = t.name.rpartition(".")[0]
-        if t.type_name == "BF16":  # MLX casts BF16 to float16 (lossy): read the bits ourselves
-            bits = np.fromfile(info.path, dtype="<u2", count=t.n_elements, offset=t.offset)
-            weights[name] = mx.array(bits).view(mx.bfloat16).reshape(t.shape)
-        else:
-            weights[name] = raw[t.name]
-        if t.type_name in QUANT_BITS:
-            mbase = name.rpartition(".")[0]
-            weights[f"{mbase}.scales"] = raw[f"{base}.scales"]
-            weights[f"{mbase}.biases"] = raw[f"{base}.biases"]
-    return weights
-
-
-def _float_dtype(info: GGUFFile) -> str:
-    """float16, unless the file's unquantized matrices are all float32 (or any bfloat16)."""
-    floats = {t.type_name for t in info.tensors if len(t.shape) >= 2} & {"F32", "F16", "BF16"}
-    return "bfloat16" if "BF16" in floats else "float32" if floats == {"F32"} else "float16"
-
-
-def _raw(info: GGUFFile, t: GGUFTensor) -> np.ndarray:
-    return ggml_dequant.read_raw(info.path, t.offset, t.nbytes or 0)
-
-
-def _decode_weights(
-    info: GGUFFile,
-    names: dict[str, str | None],
-    bits: int | None,
-    group_size: int,
-    say: Callable[[str], None],
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read every tensor with numpy (mx.load refuses files holding Q5 types, and turns K-quants
-    into float16 its own way): decode the types MLX has no form for, requantize if asked."""
-    import mlx.core as mx
-
-    dtype = _float_dtype(info)
-    kinds = Counter(t.type_name for t in info.tensors if t.type_name not in MLX_TYPES)
-    layers: dict[str, tuple[int, int]] = {}
-    weights: dict[str, Any] = {}
-    for i, t in enumerate(info.tensors):
-        name = names[t.name]
-        if name is None:
-            continue
-        raw, kind = _raw(info, t), t.type_name
-        if kind in ggml_dequant.DEQUANT_TYPES:
-            if i % 16 == 0:
-                say(f"Decoding {t.name} ({kind}) [{i + 1}/{len(info.tensors)}]")
-            np_dtype = np.float16 if dtype == "float16" else np.float32
-            w = mx.array(ggml_dequant.dequantize(raw, kind, t.shape, np_dtype)).astype(
-                getattr(mx, dtype)
-            )
-            mbase = name.rpartition(".")[0]
-            if bits and len(t.shape) == 2 and t.shape[-1] % group_size == 0:
-                q, scales, biases = mx.quantize(w, group_size=group_size, bits=bits)
-                weights.update({name: q, f"{mbase}.scales": scales, f"{mbase}.biases": biases})
-                layers[mbase] = (bits, group_size)
-                mx.eval(q, scales, biases)
-            else:
-                weights[name] = w
-                mx.eval(w)
-        elif kind in QUANT_BITS:
-            q, scales, biases = ggml_dequant.mlx_triplet(raw, kind, t.shape)
-            mbase = name.rpartition(".")[0]
-            weights[name] = mx.array(q)
-            weights[f"{mbase}.scales"] = mx.array(scales)
-            weights[f"{mbase}.biases"] = mx.array(biases)
-        elif kind == "BF16":
-            weights[name] = mx.array(np.array(raw.view("<u2"))).view(mx.bfloat16).reshape(t.shape)
-        else:
-            weights[name] = mx.array(np.array(raw.view("<f4" if kind == "F32" else "<f2"))).reshape(
-                t.shape
-            )
-    return weights, {"kinds": [k for k, _ in kinds.most_common()], "dtype": dtype,
-                     "bits": bits, "group_size": group_size, "layers": layers}  # fmt: skip
 
 
 def _conversion_note(converted: dict[str, Any]) -> str:

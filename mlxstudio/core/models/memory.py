@@ -8,7 +8,10 @@ peak = weights + trainable state (parameters, gradients, optimizer moments)
 
 The per-token coefficients were fitted to peaks measured with `mlxstudio train` on this
 CPU (float32) and checked against mlx-lm's published QLoRA figure for Llama-2-7B
-(benchmarks/bench_memory.py prints both).
+(benchmarks/bench_memory.py prints both). On CUDA (benchmarks/bench_gpu.py, one H200) they
+came within +3..+13% for a bf16 1B and -11..+13% for a 7B-shape 4-bit base, once the
+backend's two differences are counted: attention's fused backward keeps no scores, and a
+quantized base's matmuls hold dequantized copies of its weights.
 """
 
 from __future__ import annotations
@@ -137,8 +140,9 @@ class TrainSettings:
     compute_dtype: str | None = None  # 'float32' casts everything; None keeps the weights
     packing: bool = False  # packed rows are max_seq_length long whatever the examples
     longest_example: int | None = None  # tokens of the data's longest example, when known
-    # CUDA: attention's backward pass is fused (no scores kept); Metal and CPU keep them.
-    fused_attention: bool = False
+    # Where it trains ('cpu', 'metal', 'cuda'): on CUDA attention's backward pass is fused
+    # (no scores kept), and a quantized base's matmuls hold dequantized weight copies.
+    backend: str = "cpu"
 
     @classmethod
     def from_run_config(
@@ -154,7 +158,7 @@ class TrainSettings:
         return cls(
             packing=bool(getattr(cfg, "packing", False)),
             longest_example=longest_example,
-            fused_attention=here.name == "cuda",
+            backend=here.name,
             fine_tune_type=cfg.fine_tune_type,
             rank=int(cfg.lora_parameters.get("rank", 8)),
             num_layers=cfg.num_layers,
@@ -236,7 +240,7 @@ def row_tokens(s: TrainSettings) -> int:
     128 where attention's backward pass is fused)."""
     if s.packing or not s.longest_example:
         return s.max_seq_length
-    multiple = 128 if s.fused_attention else 32
+    multiple = 128 if s.backend == "cuda" else 32
     return min(multiple * -(-s.longest_example // multiple), s.max_seq_length)
 
 
@@ -269,7 +273,7 @@ def estimate(
     abytes = DTYPE_BYTES[compute or shape.dtype]
     row = row_tokens(s)
     tokens = s.batch_size * row
-    scores = 0.0 if s.fused_attention else ACT_SCORES * shape.heads * row
+    scores = 0.0 if s.backend == "cuda" else ACT_SCORES * shape.heads * row
     per_token = (ACT_HIDDEN * shape.hidden + ACT_MLP * shape.intermediate + scores) * abytes
     if s.fine_tune_type != "full" and abytes < 4:
         # x @ lora_a promotes a half-precision input to float32 (the LoRA matrices are fp32),
@@ -282,6 +286,12 @@ def estimate(
     if s.fine_tune_type == "dora":
         act += DORA_WEIGHT_COPIES * layers * (shape.block_params() - 2 * shape.hidden) * 4
     logits = LOGIT_COPIES * tokens * shape.vocab * 4
+    if s.backend == "cuda" and bits is not None:
+        # MLX's CUDA quantized matmul dequantizes each weight for a long input into a
+        # temporary that lives until the command buffer ends: a step holds about one
+        # compute-dtype copy of every quantized linear (measured on an H200, 7B 4-bit:
+        # forward alone 6.2 GB over the weights, a step 11-21 GB; checkpointing or not).
+        weights += shape.layers * (shape.block_params() - 2 * shape.hidden) * abytes
     est = MemoryEstimate(
         weights_gb=weights / GB,
         trainable_gb=trainable / GB,
@@ -359,7 +369,16 @@ def _combined(shape: ModelShape, s: TrainSettings, target: float) -> list[str]:
 
 
 def machine_memory_gb() -> float | None:
-    """The memory training may use here: physical RAM (unified memory on a Mac)."""
+    """The memory training may use here: the GPU's own on CUDA, else physical RAM
+    (unified memory on a Mac)."""
+    from mlxstudio.core.platform import backend
+
+    if backend().name == "cuda":
+        import mlx.core as mx
+
+        total = mx.device_info().get("total_memory")
+        if total:
+            return int(total) / GB
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GB
     except (ValueError, OSError, AttributeError):

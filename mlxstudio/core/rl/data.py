@@ -31,6 +31,21 @@ class Pair:
     rejected: str
 
 
+@dataclass
+class Prompt:
+    text: str
+    fields: dict  # the record's other fields (e.g. the expected answer a reward reads)
+
+
+@dataclass
+class Labelled:
+    """KTO's unpaired example: an answer marked good (True) or bad (False)."""
+
+    prompt: str
+    completion: str
+    good: bool
+
+
 def data_files(data: str) -> tuple[Path, Path | None]:
     """(train file, validation file or None) of a data folder or a single JSONL file."""
     path = Path(data).expanduser()
@@ -144,6 +159,32 @@ def read_pairs(path: Path, cfg: RunConfig) -> list[Pair]:
     return out
 
 
-def read_prompts(path: Path, cfg: RunConfig) -> list[str]:
-    """Prompts for online RL (the prompt field; other fields are ignored)."""
-    return [_text(where, rec, cfg.prompt_field, "prompt") for where, rec in _records(path)]
+def read_prompts(path: Path, cfg: RunConfig) -> list[Prompt]:
+    """Prompts for online RL (the prompt field), each with its record's other fields."""
+    out = []
+    for where, rec in _records(path):
+        text = _text(where, rec, cfg.prompt_field, "prompt")
+        used = cfg.prompt_field if cfg.prompt_field in rec else "prompt"
+        out.append(Prompt(text, {k: v for k, v in rec.items() if k != used}))
+    return out
+
+
+def read_labelled(path: Path, cfg: RunConfig) -> list[Labelled]:
+    """prompt / completion / label (true: good, false: bad) records, as TRL's KTO reads
+    them; a preference pair counts as one good and one bad answer."""
+    out = []
+    for where, rec in _records(path):
+        prompt = _text(where, rec, cfg.prompt_field, "prompt")
+        if cfg.chosen_field in rec and cfg.rejected_field in rec:
+            out.append(Labelled(prompt, _text(where, rec, cfg.chosen_field), True))
+            out.append(Labelled(prompt, _text(where, rec, cfg.rejected_field), False))
+            continue
+        completion = _text(where, rec, cfg.response_field, "completion")
+        label = rec.get(cfg.label_field)
+        if not isinstance(label, bool):
+            raise UserError(
+                f"{where}: '{cfg.label_field}' must be true (a good answer) or false (a bad "
+                f"one), got {label!r}; fix the record or set label_field"
+            )
+        out.append(Labelled(prompt, completion, label))
+    return out

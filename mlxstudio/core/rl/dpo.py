@@ -7,6 +7,11 @@ distance of h to 1/(2 beta), h the same difference with each sequence's log-rati
 over its own tokens: h = (pc - rc) / n_chosen - (pr - rr) / n_rejected. ORPO (Hong et al.
 2024) needs no reference: the chosen response's mean token NLL plus
 beta x -log sigmoid(log odds-ratio of the two), odds from mean token log-probs.
+CPO (Xu et al. 2024) and SimPO (Meng et al. 2024) need no reference either (no reference
+pass: faster, and nothing of the starting policy kept): CPO is -log sigmoid(beta (pc - pr))
+plus cpo_alpha x the chosen answer's mean token NLL; SimPO is -log sigmoid(beta (mc - mr) -
+simpo_gamma), m the mean token log-prob (length-normalised, so long answers gain nothing).
+KTO (unpaired good / bad answers) is in kto.py.
 """
 
 from __future__ import annotations
@@ -24,10 +29,15 @@ from mlxstudio.core.rl.logprobs import (
 from mlxstudio.core.rl.reference import Reference
 from mlxstudio.core.rl.update import make_update
 
+REFERENCE_FREE = ("orpo", "cpo", "simpo")  # losses that never read the reference policy
 
-def preference_loss(kind: str, beta: float, pol, ref, lengths):
+
+def preference_loss(
+    kind: str, beta: float, pol, ref, lengths, gamma: float = 0.5, alpha: float = 1.0
+):
     """Loss per pair and the implicit rewards. pol/ref: summed log-probs [2B] (chosen rows
-    first); lengths: response tokens per row."""
+    first); lengths: response tokens per row; gamma: SimPO's target margin; alpha: CPO's
+    weight of the chosen answer's NLL."""
     import mlx.core as mx
     import mlx.nn as nn
 
@@ -39,6 +49,14 @@ def preference_loss(kind: str, beta: float, pol, ref, lengths):
         mc, mr = mean[:half], mean[half:]
         log_odds = (mc - mr) - (mx.log1p(-mx.exp(mc)) - mx.log1p(-mx.exp(mr)))
         loss = -mc + beta * -nn.log_sigmoid(log_odds)
+        return loss, beta * mc, beta * mr
+    if kind == "cpo":
+        nll = -pc / lengths[:half]
+        loss = -nn.log_sigmoid(beta * (pc - pr)) + alpha * nll
+        return loss, beta * pc, beta * pr
+    if kind == "simpo":
+        mc, mr = pc / lengths[:half], pr / lengths[half:]
+        loss = -nn.log_sigmoid(beta * (mc - mr) - gamma)
         return loss, beta * mc, beta * mr
     if kind == "ipo":
         # each log-ratio over its own length: which answer is longer must not matter
@@ -66,7 +84,9 @@ class DPOTrainer:
         self.reference: Reference = reference
         self.train = [encode_pair(tokenizer, p) for p in train]
         self.valid = [encode_pair(tokenizer, p) for p in valid]
-        self._update = make_update(model, optimizer, self._loss, cfg.grad_clip)
+        self.update = make_update(
+            model, optimizer, self._loss, cfg.grad_clip, cfg.grad_accumulation_steps
+        )
 
     def _batch(self, examples):
         rows = [(p, c) for p, c, _ in examples] + [(p, r) for p, _, r in examples]
@@ -74,13 +94,23 @@ class DPOTrainer:
 
     def _loss(self, model, tokens, mask, ref):
         pol = (token_logprobs(model, tokens) * mask).sum(axis=1)
-        loss, chosen, rejected = preference_loss(
-            self.cfg.preference_loss, self.cfg.beta, pol, ref, mask.sum(axis=1)
-        )
+        loss, chosen, rejected = self.loss_of(pol, ref, mask)
         return loss.mean(), (chosen, rejected)
 
+    def loss_of(self, pol, ref, mask):
+        cfg = self.cfg
+        return preference_loss(
+            cfg.preference_loss,
+            cfg.beta,
+            pol,
+            ref,
+            mask.sum(axis=1),
+            cfg.simpo_gamma,
+            cfg.cpo_alpha,
+        )
+
     def _ref(self, tokens, mask):
-        if self.cfg.preference_loss == "orpo":  # ORPO has no reference
+        if self.cfg.preference_loss in REFERENCE_FREE:  # no reference pass at all
             import mlx.core as mx
 
             return mx.zeros((tokens.shape[0],))
@@ -90,7 +120,7 @@ class DPOTrainer:
         import mlx.core as mx
 
         tokens, mask = self._batch([self.train[i] for i in indices])
-        loss, (chosen, rejected) = self._update(tokens, mask, self._ref(tokens, mask))
+        loss, (chosen, rejected) = self.update(tokens, mask, self._ref(tokens, mask))
         return {
             "loss": loss.item(),
             "tokens": float(mask.sum().item()),
@@ -119,9 +149,7 @@ class DPOTrainer:
             tokens, mask = self._batch(chunk)
             pol = (frozen_logprobs(self.model, tokens) * mask).sum(axis=1)
             ref = self._ref(tokens, mask)
-            loss, chosen, rejected = preference_loss(
-                self.cfg.preference_loss, self.cfg.beta, pol, ref, mask.sum(axis=1)
-            )
+            loss, chosen, rejected = self.loss_of(pol, ref, mask)
             half = len(chunk)
             totals["loss"] += loss.sum().item()
             totals["margin"] += (chosen - rejected).sum().item()

@@ -10,15 +10,17 @@ from dataclasses import replace
 from pathlib import Path
 
 from mlxstudio.core import runs
-from mlxstudio.core.config import RunConfig, dump_config
+from mlxstudio.core.config import RL_STAGES, RunConfig, dump_config
 from mlxstudio.core.distributed import World
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.models.local import resolve_model
 from mlxstudio.core.rl import data as rl_data
 from mlxstudio.core.rl.loop import RecordPlan, RLLoop
 from mlxstudio.core.rl.reference import Reference
+from mlxstudio.core.rl.reward_mix import load_checks, load_rewards, resolved
 from mlxstudio.core.rl.rewards import BUILTINS, RewardError, load_reward_model, score, split_spec
 from mlxstudio.core.train.job import RunResult, new_run_dir
+from mlxstudio.core.train.samples import make_sampler
 from mlxstudio.core.train.stage import Built, refuse_in_rl, run_stage
 from mlxstudio.core.train.trainable import (
     adapter_file,
@@ -30,14 +32,14 @@ from mlxstudio.core.train.trainable import (
     write_adapter_config,
 )
 
-RL_STAGES = ("rl", "grpo", "dpo")
-
 
 def read_data(cfg: RunConfig, reward_model=None) -> tuple[list, list]:
     """(train, valid) examples of the stage; scored data without rewards gets them from
     the reward model."""
     train_file, valid_file = rl_data.data_files(cfg.data)
-    if cfg.stage == "dpo":
+    if cfg.stage == "dpo" and cfg.preference_loss == "kto":
+        read = lambda p: rl_data.read_labelled(p, cfg)  # noqa: E731
+    elif cfg.stage == "dpo":
         read = lambda p: rl_data.read_pairs(p, cfg)  # noqa: E731
     elif cfg.stage == "grpo":
         read = lambda p: rl_data.read_prompts(p, cfg)  # noqa: E731
@@ -59,8 +61,11 @@ def read_data(cfg: RunConfig, reward_model=None) -> tuple[list, list]:
 def _check(cfg: RunConfig) -> None:
     if cfg.stage not in RL_STAGES:
         raise UserError(f"config: stage '{cfg.stage}' is not an RL stage ({', '.join(RL_STAGES)})")
-    if cfg.stage == "grpo" and not cfg.reward_model:
-        raise UserError("config: stage grpo needs reward_model (a built-in or file.py:Class)")
+    if cfg.stage == "grpo" and not (cfg.reward_model or cfg.reward_functions):
+        raise UserError(
+            "config: stage grpo needs a reward: reward_model (a built-in or file.py:Class) "
+            "or reward_functions (several, with weights)"
+        )
     if cfg.ppo_mini_batch_size is not None and cfg.ppo_mini_batch_size < 1:
         raise UserError("config: 'ppo_mini_batch_size' must be at least 1")
     if cfg.stage == "grpo" and cfg.group_size < 2:
@@ -68,12 +73,21 @@ def _check(cfg: RunConfig) -> None:
     refuse_in_rl(cfg)
 
 
-def _trainer(cfg: RunConfig, model, tokenizer, optimizer, reference: Reference):
-    reward_model = (
-        load_reward_model(cfg.reward_model, cfg.reward_kwargs) if cfg.reward_model else None
-    )
+def uses_reference(cfg: RunConfig) -> bool:
+    """Whether the stage reads the starting policy (CPO, SimPO and ORPO never do)."""
+    from mlxstudio.core.rl.dpo import REFERENCE_FREE
+
+    return not (cfg.stage == "dpo" and cfg.preference_loss in REFERENCE_FREE)
+
+
+def _trainer(cfg: RunConfig, model, tokenizer, optimizer, reference: Reference | None):
+    reward_model = load_rewards(cfg)
     train, valid = read_data(cfg, reward_model)
     args = (model, tokenizer, optimizer, cfg, train, valid, reference)
+    if cfg.stage == "dpo" and cfg.preference_loss == "kto":
+        from mlxstudio.core.rl.kto import KTOTrainer
+
+        return KTOTrainer(*args), len(train)
     if cfg.stage == "dpo":
         from mlxstudio.core.rl.dpo import DPOTrainer
 
@@ -81,7 +95,7 @@ def _trainer(cfg: RunConfig, model, tokenizer, optimizer, reference: Reference):
     if cfg.stage == "grpo":
         from mlxstudio.core.rl.grpo import GRPOTrainer
 
-        return GRPOTrainer(*args, reward_model=reward_model), len(train)
+        return GRPOTrainer(*args, reward_model=reward_model, checks=load_checks(cfg)), len(train)
     from mlxstudio.core.rl.ppo import OfflinePPOTrainer
 
     return OfflinePPOTrainer(*args), len(train)
@@ -106,9 +120,13 @@ class RL:
             file, cls = split_spec(spec)
             absolute = str(Path(file).expanduser().resolve())
             cfg = replace(cfg, reward_model=absolute + (f":{cls}" if cls else ""))
+        cfg = resolved(cfg)
         reward_model = None
         if cfg.reward_model and (not learned or cfg.stage == "rl"):  # rl scores data up front
             reward_model = load_reward_model(cfg.reward_model, cfg.reward_kwargs)
+        if cfg.stage == "grpo":  # every reward loads (a file's errors now, not at step 1)
+            load_rewards(cfg)
+            load_checks(cfg)
         data_path = Path(cfg.data).expanduser().resolve()
         cfg = replace(cfg, data=str(data_path))
         read_data(cfg, reward_model)  # every file:line problem before a run directory exists
@@ -127,7 +145,11 @@ class RL:
         if cfg.resume_adapter_file:
             log(f"Starting from the adapter {cfg.resume_adapter_file}")
             load_trainable(model, Path(cfg.resume_adapter_file))
-        reference = Reference(model)  # the starting policy, before any checkpoint is loaded
+        reference = None
+        if uses_reference(cfg):  # the starting policy, before any checkpoint is loaded
+            reference = Reference(model)
+        else:
+            log(f"No reference model: {cfg.preference_loss.upper()} does not need one")
         write_adapter_config(run_dir, cfg)
         optimizer = build_optimizer(cfg)
         trainer, n_train = _trainer(cfg, model, tokenizer, optimizer, reference)
@@ -139,6 +161,7 @@ class RL:
             loop_args=dict(
                 plan=RecordPlan(n_train, cfg.batch_size, cfg.seed), valid_set=None, trainer=trainer
             ),
+            make_sampler=lambda emit: make_sampler(model, tokenizer, cfg, emit),
             user_errors=(RewardError,),
         )
 

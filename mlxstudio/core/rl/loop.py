@@ -19,6 +19,9 @@ from mlxstudio.core.train.loop import Loop, rng_seed
 
 
 class Trainer(Protocol):
+    """A stage's step and reports. One whose single update per step is an `update`
+    attribute (core/rl/update.py Update) gets gradient accumulation from the loop."""
+
     train_event: type[ev.Train]
 
     def step(self, indices: list[int]) -> dict[str, float]:
@@ -73,6 +76,8 @@ class RLLoop(Loop):
         self.model.train()
         if s.step == 0 and cfg.steps_per_eval > 0:
             self.validate()
+            if self.sampler:
+                self.sampler(0)
         window: dict[str, float] = {}
         steps, window_time = 0, 0.0
         batches = self.plan.iterate(s.position)
@@ -82,8 +87,14 @@ class RLLoop(Loop):
                 break
             position, indices = next(batches)
             mx.random.seed(rng_seed(cfg.seed, s.step))  # sampling and dropout replay on resume
+            update = getattr(self.trainer, "update", None)
+            if update is not None:  # gradient accumulation: the loop's step count decides
+                update.grads = self.grad_accum
+                update.apply = (s.step + 1) % cfg.grad_accumulation_steps == 0
             tic = time.perf_counter()
             stats = self.trainer.step(indices)
+            if update is not None:
+                self.grad_accum = update.grads  # saved with a checkpoint mid-accumulation
             window_time += time.perf_counter() - tic
             s.step, s.position = s.step + 1, position
             if not math.isfinite(stats["loss"]):
@@ -95,8 +106,11 @@ class RLLoop(Loop):
                 self._report(window, steps, window_time)
                 window, steps, window_time = {}, 0, 0.0
             val_loss = None
-            if s.step % cfg.steps_per_eval == 0 or s.step == cfg.iters:
+            evaluated = s.step % cfg.steps_per_eval == 0 or s.step == cfg.iters
+            if evaluated:
                 val_loss = self.validate()
+            if self.sampler and (s.step % cfg.sample_every == 0 if cfg.sample_every else evaluated):
+                self.sampler(s.step)
             if s.step % cfg.save_every == 0 or s.step == cfg.iters:
                 self.save(val_loss)
         if s.step < cfg.iters:
@@ -115,6 +129,9 @@ class RLLoop(Loop):
         s.trained_tokens += tokens
         s.train_losses.append(loss)
         seconds = max(seconds, 1e-9)
+        # each reward's and check's mean ('reward.NAME'): one mapping of the event
+        parts = {k: window.pop(k) / steps for k in [k for k in window if "." in k]}
+        extra = {"rewards": parts} if parts else {}
         self.emit(
             self.trainer.train_event(
                 step=s.step,
@@ -127,5 +144,6 @@ class RLLoop(Loop):
                 iterations_per_second=steps / seconds,
                 padded_tokens_per_second=padded / seconds,
                 **{k: v / steps for k, v in window.items()},
+                **extra,
             )
         )

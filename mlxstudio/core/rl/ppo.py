@@ -32,27 +32,8 @@ from mlxstudio.core.rl.logprobs import (
     token_logprobs,
     with_response_logprobs,
 )
+from mlxstudio.core.rl.policy_loss import policy_objective
 from mlxstudio.core.rl.update import make_update
-
-
-def clipped_objective(lp, old, ref, mask, adv, clip_range: float, kl_coef: float):
-    """Mean over responses of the per-token loss; aux: (policy loss, KL, clip fraction)."""
-    import mlx.core as mx
-
-    ratio = mx.exp(lp - old)
-    a = adv[:, None]
-    surrogate = -mx.minimum(ratio * a, mx.clip(ratio, 1 - clip_range, 1 + clip_range) * a)
-    q = ref - lp
-    kl = mx.exp(q) - q - 1
-    count = mx.maximum(mask.sum(axis=1), 1)
-
-    def per_response(x):
-        return ((x * mask).sum(axis=1) / count).mean()
-
-    clipped = (mx.abs(ratio - 1) > clip_range).astype(mx.float32)
-    policy = per_response(surrogate)
-    kl_mean = per_response(kl)
-    return policy + kl_coef * kl_mean, (policy, kl_mean, per_response(clipped))
 
 
 class PolicyUpdater:
@@ -66,8 +47,20 @@ class PolicyUpdater:
         self._update = make_update(model, optimizer, self._loss, cfg.grad_clip)
 
     def _loss(self, model, tokens, mask, old, ref, adv):
+        cfg = self.cfg
         lp = token_logprobs(model, tokens, self.temperature)
-        return clipped_objective(lp, old, ref, mask, adv, self.cfg.clip_range, self.cfg.kl_coef)
+        return policy_objective(
+            lp,
+            old,
+            ref,
+            mask,
+            adv,
+            kind=cfg.grpo_loss,
+            clip_low=cfg.clip_range,
+            clip_high=cfg.clip_range_high,
+            kl_coef=cfg.kl_coef,
+            max_len=cfg.max_new_tokens,
+        )
 
     def run(self, tokens, mask, old, ref, adv, seed: int) -> dict[str, float]:
         """old: the behaviour policy's token log-probs [B, T-1], the policy that wrote the

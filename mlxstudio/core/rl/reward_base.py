@@ -12,7 +12,12 @@ class RewardError(UserError):
 
 
 class RewardModel:
-    """Scores responses: one float per (prompt, response), higher is better."""
+    """Scores responses: one float per (prompt, response), higher is better.
+
+    `columns` names fields of the prompt records the reward also reads (e.g. "answer"):
+    compute_reward then gets each as a keyword argument, a list with one value per response."""
+
+    columns: tuple[str, ...] = ()
 
     def compute_reward(self, prompts: list[str], responses: list[str]) -> list[float]:
         raise NotImplementedError

@@ -67,7 +67,9 @@ class RewardTrainer:
         self.model, self.cfg = model, cfg
         self.train = [encode_pair(tokenizer, p) for p in train]
         self.valid = [encode_pair(tokenizer, p) for p in valid]
-        self._update = make_update(model, optimizer, self._loss, cfg.grad_clip)
+        self.update = make_update(
+            model, optimizer, self._loss, cfg.grad_clip, cfg.grad_accumulation_steps
+        )
 
     def _batch(self, examples):
         rows = [(p, c) for p, c, _ in examples] + [(p, r) for p, _, r in examples]
@@ -83,7 +85,7 @@ class RewardTrainer:
         import mlx.core as mx
 
         tokens, last = self._batch([self.train[i] for i in indices])
-        loss, (chosen, rejected) = self._update(tokens, last)
+        loss, (chosen, rejected) = self.update(tokens, last)
         n_tokens = float((last + 1).sum().item())
         return {
             "loss": loss.item(),

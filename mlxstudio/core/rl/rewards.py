@@ -26,16 +26,16 @@ from pathlib import Path
 
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.rl.reward_base import RewardError, RewardModel
+from mlxstudio.core.rl.text_rewards import (
+    LengthWindow,
+    MathAnswer,
+    NonRepetition,
+    Relevance,
+    ValidJSON,
+    words,
+)
 
 __all__ = ["RewardError", "RewardModel", "load_reward_model", "score"]
-
-
-_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|\d+")
-
-
-def _words(text: str) -> int:
-    """Runs of letters (or digits): "there...there" is two words, as a reader counts."""
-    return len(_WORD.findall(text))
 
 
 class MaxWords(RewardModel):
@@ -47,7 +47,7 @@ class MaxWords(RewardModel):
 
     def compute_reward(self, prompts, responses):
         return [
-            min(1.0, self.max_words / max(_words(r), 1)) if re.search(r"[^\W\d_]", r) else 0.0
+            min(1.0, self.max_words / max(len(words(r)), 1)) if re.search(r"[^\W\d_]", r) else 0.0
             for r in responses
         ]
 
@@ -59,7 +59,7 @@ class TargetLength(RewardModel):
         self.target = target_words
 
     def compute_reward(self, prompts, responses):
-        return [max(0.0, 1.0 - abs(_words(r) - self.target) / self.target) for r in responses]
+        return [max(0.0, 1.0 - abs(len(words(r)) - self.target) / self.target) for r in responses]
 
 
 class Keywords(RewardModel):
@@ -110,6 +110,11 @@ BUILTINS: dict[str, type[RewardModel]] = {
     "regex": Regex,
     "ends_with": EndsWith,
     "think_answer_format": ThinkAnswerFormat,
+    "length_window": LengthWindow,
+    "repetition": NonRepetition,
+    "relevance": Relevance,
+    "math_answer": MathAnswer,
+    "valid_json": ValidJSON,
 }
 
 
@@ -213,10 +218,26 @@ def load_reward_model(spec: str, kwargs: dict | None = None) -> RewardModel:
         ) from None
 
 
-def score(model: RewardModel, prompts: list[str], responses: list[str]) -> list[float]:
-    """The model's rewards, checked: one finite number per response, else RewardError."""
+def score(
+    model: RewardModel,
+    prompts: list[str],
+    responses: list[str],
+    columns: dict[str, list] | None = None,
+) -> list[float]:
+    """The model's rewards, checked: one finite number per response, else RewardError.
+    `columns`: the prompt records' other fields, one value per response, for rewards that
+    read them (RewardModel.columns)."""
+    extra = {}
+    for name in getattr(model, "columns", ()):
+        values = (columns or {}).get(name)
+        if values is None or any(v is None for v in values):
+            raise RewardError(
+                f"the reward {model.name} reads the field '{name}' of each prompt record; "
+                f'add "{name}": ... to every record of the data'
+            )
+        extra[name] = list(values)
     try:
-        rewards = model.compute_reward(list(prompts), list(responses))
+        rewards = model.compute_reward(list(prompts), list(responses), **extra)
     except Exception as err:  # noqa: BLE001 - the user's code: show their traceback
         raise RewardError(
             f"the reward model {model.name} raised an error:\n{_user_traceback(err)}"

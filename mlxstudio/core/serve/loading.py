@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from mlxstudio.core import paths
 from mlxstudio.core.errors import UserError
+from mlxstudio.core.runs import read_meta
 
 ADAPTER_WEIGHTS = "adapters.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -49,6 +51,32 @@ def resolve_adapter(adapter: str) -> Path:
     if not (folder / ADAPTER_CONFIG).is_file():
         raise UserError(f"{folder} has {ADAPTER_WEIGHTS} but no {ADAPTER_CONFIG}")
     return folder.resolve()
+
+
+def has_adapters(run: Path | None) -> bool:
+    """Whether a run (or adapter folder) holds adapters that can be served."""
+    if run is None:
+        return False
+    try:
+        resolve_adapter(str(run))
+    except UserError:
+        return False
+    return True
+
+
+def run_base_model(run_dir: Path) -> Path | None:
+    """The model folder a run was trained from (its run.json's, else its adapter config's),
+    when it is still on this machine."""
+    names = [read_meta(run_dir).get("model")]
+    try:
+        config = json.loads((Path(run_dir) / ADAPTER_CONFIG).read_text("utf-8"))
+        names.append(config.get("model"))
+    except (OSError, ValueError):
+        pass
+    for name in names:
+        if name and Path(name).is_dir():
+            return Path(name)
+    return None
 
 
 def model_id(model: Path, adapter: Path | None) -> str:

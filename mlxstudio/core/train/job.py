@@ -19,6 +19,7 @@ from mlxstudio.core.errors import UserError
 from mlxstudio.core.eval.after_run import evaluate_after_run
 from mlxstudio.core.power import awake_while_training
 from mlxstudio.core.runs import Status
+from mlxstudio.core.tracking import attach_trackers
 from mlxstudio.core.train.control import Control, signal_control
 from mlxstudio.core.train.loop import LoopState
 
@@ -190,7 +191,9 @@ def supervise(
     log(f"Run directory: {run_dir}")
     box = types.SimpleNamespace(state=LoopState())  # the loop's progress, even after a crash
     status = Status.FAILED
+    trackers = None
     try:
+        trackers = attach_trackers(emitter, cfg, run_dir, log) if writes else None  # report_to
         with signal_control(control), awake_while_training(run_dir.name, emitter, log):
             status = train(emitter, control, box)
             if status == Status.COMPLETED and writes:  # base vs fine-tuned; never fails the run
@@ -214,6 +217,8 @@ def supervise(
         raise
     finally:
         finish(run_dir, emitter, status, box.state, writes=writes)
+        if trackers is not None:
+            trackers.close()
     state = box.state
     return RunResult(
         run_dir=run_dir,

@@ -174,9 +174,13 @@ class Loop:
 
     def check_memory(self) -> str | None:
         """Before a step that would make the machine swap: a checkpoint, then a pause with
-        what to change (rank 0 alone watches; the others wait for it in the collectives)."""
+        what to change. One process only: ranks save together (the gradients are reduced
+        across them), so one rank's guard cannot save alone."""
         if self.guard is None:
-            self.guard = MemoryGuard(self.cfg.memory_guard if self.writes else 0.0)
+            import mlx.core as mx
+
+            alone = mx.distributed.init().size() == 1
+            self.guard = MemoryGuard(self.cfg.memory_guard if alone else 0.0)
         reason = self.guard.check(self.state.step, self.cfg)
         if reason and not self.control.stop_requested:
             if self.state.last_saved != self.state.step:

@@ -21,6 +21,7 @@ from mlxstudio.core.config import RunConfig
 from mlxstudio.core.distributed import World
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.runs import Status
+from mlxstudio.core.tracking import require_trackers
 from mlxstudio.core.train.control import Control
 from mlxstudio.core.train.job import Failed, RunResult, open_run, quiet, restore, supervise
 from mlxstudio.core.train.loop import Diverged, Loop
@@ -184,8 +185,8 @@ def run_stage(
     rank = world()
     if not rank.is_main:  # quiet: rank 0 reports for all (errors still reach stderr)
         on_event, events_stream, log = None, None, quiet
-    cfg, run_dir = open_run(
-        cfg, resume_dir, events_stream, lambda c: stage.new_run(c, rank.is_main)
+    cfg, run_dir = open_run(  # report_to's packages are checked before a run folder exists
+        cfg, resume_dir, events_stream, lambda c: stage.new_run(require_trackers(c), rank.is_main)
     )
     job = _Job(stage, cfg, run_dir, log, resume_dir is not None, rank)
     return supervise(
@@ -203,12 +204,13 @@ def run_stage(
 
 
 def refuse_in_rl(cfg: RunConfig) -> None:
-    """Keys fine-tuning honours that the RL and reward stages do not: said, not ignored."""
-    if cfg.grad_accumulation_steps > 1:
+    """Keys fine-tuning honours that the RL and reward stages do not: said, not ignored.
+    (dpo and reward accumulate gradients; PPO and GRPO update per mini-batch.)"""
+    if cfg.grad_accumulation_steps > 1 and cfg.stage in ("rl", "grpo"):
         raise UserError(
             f"config: grad_accumulation_steps ({cfg.grad_accumulation_steps}) is for "
-            f"fine-tuning; stage {cfg.stage} updates once per batch (PPO and GRPO per "
-            f"ppo_mini_batch_size): set it to 1 and lower batch_size or ppo_mini_batch_size "
+            f"fine-tuning, dpo and reward; stage {cfg.stage} updates per "
+            f"ppo_mini_batch_size: set it to 1 and lower batch_size or ppo_mini_batch_size "
             f"to save memory"
         )
     if cfg.packing:

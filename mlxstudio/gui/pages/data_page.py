@@ -134,7 +134,6 @@ class DataPage(Page):
         for b in (files, folder, self.sample_button):
             buttons.addWidget(b)
         buttons.addWidget(self.goal_line, 1)
-
         return buttons
 
     def _build_info_row(self) -> QHBoxLayout:

@@ -7,6 +7,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase, QMouseEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
+    QComboBox,
     QFrame,
     QGridLayout,
     QHBoxLayout,
@@ -18,7 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mlxstudio.gui.goals import GOALS, GOALS_BY_KEY, Goal
+from mlxstudio.core.config import RunConfig
+from mlxstudio.gui.goals import GOALS, GOALS_BY_KEY, METHODS, Goal, Method
 from mlxstudio.gui.icons import IconLabel, icon
 from mlxstudio.gui.pages.base import Page
 from mlxstudio.gui.widgets.reward_picker import RewardPicker
@@ -83,6 +86,24 @@ class GoalPage(Page):
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
         self.goal = GOALS[0]
+        grid = self._build_cards()
+        self._build_reward()
+        data_row = self._build_sample()
+
+        self.setStyleSheet(CARD_SHEET)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(grid)
+        layout.addWidget(self.reward_box)
+        layout.addWidget(self.method_box)
+        layout.addSpacing(6)
+        layout.addLayout(data_row)
+        layout.addWidget(self.sample)
+        layout.addStretch(1)
+        self.choose(self.goal.key)
+
+    def _build_cards(self) -> QGridLayout:
+        """One card per goal, two to a row."""
         self.cards = {g.key: _Card(g) for g in GOALS}
         grid = QGridLayout()
         grid.setSpacing(12)
@@ -90,7 +111,10 @@ class GoalPage(Page):
             card.clicked.connect(self.choose)
             grid.addWidget(card, i // 2, i % 2)
 
-        # Learn from a reward: scores in the data (offline PPO), or a rule (online GRPO).
+        return grid
+
+    def _build_reward(self) -> None:
+        """For the reward goal: scores in the data (offline PPO), or a rule (online GRPO)."""
         self.scored = QRadioButton("My answers already have scores")
         self.scored.setToolTip("Each record: an instruction, a response and its reward.")
         self.online = QRadioButton("Score answers with a rule as it learns")
@@ -109,6 +133,36 @@ class GoalPage(Page):
         reward_row.addWidget(self.online)
         reward_row.addWidget(self.reward, 1)
 
+    def _build_sample(self) -> QHBoxLayout:
+        """What the goal trains on, a sample record, and Use the sample data."""
+        # How it learns: the methods of the stage (DPO, KTO, ...; GRPO, DAPO, ...).
+        self.method = QComboBox()
+        self.method.setToolTip("How it learns from your data; the sentence beside says when.")
+        self.method.activated.connect(lambda *_: self._store())
+        self.method_when = QLabel()
+        self.method_when.setWordWrap(True)
+        self.method_when.setObjectName("Hint")
+        self.method_box = QWidget()
+        method_column = QVBoxLayout(self.method_box)  # the sentence on its own, full width
+        method_column.setContentsMargins(0, 0, 0, 0)
+        method_column.setSpacing(2)
+        method_row = QHBoxLayout()
+        method_row.addWidget(QLabel("Method"))
+        method_row.addWidget(self.method)
+        method_row.addStretch(1)
+        # Online RL: a quality the policy is not trained on, logged beside the reward
+        self.watch = QCheckBox("Watch for reward gaming")
+        self.watch.setToolTip(
+            "Also score every answer for repetition, without training on it: a curve that "
+            "falls while the reward rises means the model is gaming the reward."
+        )
+        self.watch.setChecked(True)
+        self.watch.toggled.connect(lambda *_: self._store())
+        method_row.addWidget(self.watch)
+        method_column.addLayout(method_row)
+        method_column.addWidget(self.method_when)
+        self._methods_of = ""
+
         self.expects = QLabel()
         self.expects.setWordWrap(True)
         self.sample = QPlainTextEdit()
@@ -125,16 +179,7 @@ class GoalPage(Page):
         data_row.addWidget(self.expects, 1)
         data_row.addWidget(self.sample_button)
 
-        self.setStyleSheet(CARD_SHEET)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(grid)
-        layout.addWidget(self.reward_box)
-        layout.addSpacing(6)
-        layout.addLayout(data_row)
-        layout.addWidget(self.sample)
-        layout.addStretch(1)
-        self.choose(self.goal.key)
+        return data_row
 
     # ---- public API
     def add_banner(self, banner: QWidget) -> None:
@@ -156,19 +201,64 @@ class GoalPage(Page):
     def sample_paths(self) -> list:
         return self.goal.sample_paths(self.stage())
 
+    def chosen_method(self) -> Method | None:
+        methods = METHODS.get(self.stage(), ())
+        return methods[max(self.method.currentIndex(), 0)] if methods else None
+
+    def choose_method(self, key: str) -> None:
+        """Select a method of the current stage by its key (e.g. 'kto', 'dapo')."""
+        self._fill_methods()
+        index = self.method.findData(key)
+        if index < 0:
+            raise KeyError(key)
+        self.method.setCurrentIndex(index)
+        self._store()
+
     # ---- internals
+    def _fill_methods(self) -> None:
+        """The method list of the current stage (kept, with its choice, while it stays)."""
+        stage = self.stage()
+        if stage == self._methods_of:
+            return
+        self._methods_of = stage
+        self.method.clear()
+        for m in METHODS.get(stage, ()):
+            self.method.addItem(m.title, m.key)
+            self.method.setItemData(self.method.count() - 1, m.when, Qt.ItemDataRole.ToolTipRole)
+
+    def _method_settings(self, method: Method | None) -> dict:
+        """Every method's keys back at their defaults, then the chosen method's values: a
+        key of another stage's method would be refused by this stage."""
+        defaults = RunConfig.__dataclass_fields__
+        out = {k: defaults[k].default for ms in METHODS.values() for m in ms for k in m.settings}
+        return out | (method.settings if method else {})
+
     def _store(self) -> None:
         online = self.stage() == "grpo"
+        self._fill_methods()
+        method = self.chosen_method()
+        self.method_box.setVisible(method is not None)
+        self.method_when.setText(method.when if method else "")
         self.reward.setVisible(online)
+        self.watch.setVisible(online)
+        checks = [{"name": "repetition"}] if online and self.watch.isChecked() else None
+        expects = self.goal.expects
+        if online:
+            expects = "prompts; the rule scores the answers"
+        elif method and method.data:
+            expects = method.data
         self.expects.setText(
             f"<b>{self.goal.title}</b> trains on "
-            + ("prompts; the rule scores the answers" if online else self.goal.expects)
+            + expects
             + ". Your data should look like this (any of the formats the Data page lists):"
         )
-        self.sample.setPlainText(PROMPTS_SAMPLE if online else self.goal.sample)
+        sample = PROMPTS_SAMPLE if online else (method and method.sample) or self.goal.sample
+        self.sample.setPlainText(sample)
         self.state.update_config(
             stage=self.stage(),
             reward_model=self.reward.spec() if online else None,
             reward_kwargs=self.reward.settings() if online else {},
+            reward_checks=checks,
+            **self._method_settings(method),
         )
         self.state.set_goal(self.goal.key)

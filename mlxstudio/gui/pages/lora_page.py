@@ -218,7 +218,6 @@ class LoraPage(Page):
         top.addStretch(1)
         top.addWidget(import_button)
         top.addWidget(export_button)
-
         return top
 
     def _build_fields(self) -> None:
@@ -291,7 +290,6 @@ class LoraPage(Page):
             box = QGroupBox(title)
             box.setLayout(form)
             groups.addWidget(box, 1)  # equal shares: no box stretches alone
-
         return groups
 
     def _form(self, *rows: tuple[str, str]) -> QFormLayout:

@@ -51,7 +51,8 @@ NO_MODELS = (
 PROGRESS = re.compile(r"^progress (\d+)%")
 
 
-def _params(n: int | None) -> str:
+def parameters_text(n: int | None) -> str:
+    """The Parameters cell: 135M, 1.5B."""
     if not n:
         return "?"
     if n < 0.5e6:
@@ -59,7 +60,8 @@ def _params(n: int | None) -> str:
     return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
+    """The Size cell, in MB."""
     return "<1 MB" if n < 0.5e6 else f"{n / 1e6:,.0f} MB"
 
 
@@ -174,7 +176,6 @@ class ModelPage(Page):
         buttons.addWidget(self.requantize)
         buttons.addWidget(self.folder_button)
         buttons.addStretch(1)
-
         return buttons
 
     def _build_catalog(self) -> QHBoxLayout:
@@ -217,7 +218,6 @@ class ModelPage(Page):
         fetch.addWidget(self.catalog_box, 1)
         fetch.addWidget(self.download_button)
         fetch.addWidget(self.cancel_button)
-
         return fetch
 
     def _build_status(self) -> QHBoxLayout:
@@ -239,7 +239,6 @@ class ModelPage(Page):
         status_row = QHBoxLayout()
         status_row.addWidget(self.status, 1)
         status_row.addWidget(self.details_button)
-
         return status_row
 
     # -- the model list ----------------------------------------------------------------------
@@ -251,9 +250,9 @@ class ModelPage(Page):
                 m.name,
                 status_of(m),
                 m.architecture,
-                _params(m.parameters),
+                parameters_text(m.parameters),
                 m.quantization,
-                _size(m.size_bytes),
+                size_text(m.size_bytes),
                 str(m.context_length or "?"),
                 "yes" if m.has_chat_template else "no",
                 m.source,

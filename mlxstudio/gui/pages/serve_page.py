@@ -10,7 +10,6 @@ Restart. The conversation shown is the wizard's run's, restored from its chat lo
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from pathlib import Path
 
@@ -26,9 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mlxstudio.core.errors import UserError
-from mlxstudio.core.runs import read_meta
-from mlxstudio.core.serve.loading import resolve_adapter
+from mlxstudio.core.serve.loading import has_adapters, run_base_model
 from mlxstudio.core.serve.prompts import (
     append_chat,
     conversation_messages,
@@ -212,7 +209,7 @@ class ServePage(Page):
             self.show_conversation(run)
         if not self.job.is_running() and run != self._adapter_run:
             self._adapter_run = run  # the box follows the run; the user may then untick it
-            self.server_box.set_adapters(run.name if run else None, _has_adapters(run))
+            self.server_box.set_adapters(run.name if run else None, has_adapters(run))
         self.server_box.set_model_text(self._model_text())
         self._banner()
         self._controls()
@@ -220,7 +217,7 @@ class ServePage(Page):
     def serve_run(self, run_dir: Path) -> None:
         """Select run_dir (and the model it was trained from) and serve it with its
         adapters; a server serving something else is restarted."""
-        model = run_model(run_dir)
+        model = run_base_model(run_dir)
         if model is not None and model != self.state.model_path:
             self.state.set_model(model)
         if run_dir != self.state.run_dir:
@@ -347,7 +344,7 @@ class ServePage(Page):
     def _banner(self) -> None:
         stale, text = self.is_stale(), ""
         if stale:
-            wanted_run = self.state.run_dir if _has_adapters(self.state.run_dir) else None
+            wanted_run = self.state.run_dir if has_adapters(self.state.run_dir) else None
             live = _describe(self.job.model, self.job.run_dir)
             wanted = _describe(self.state.model_path, wanted_run)
             if live == wanted:  # the same run on another model: name the models
@@ -534,30 +531,6 @@ class ServePage(Page):
 
 
 # ---- helpers
-def run_model(run_dir: Path) -> Path | None:
-    """The model folder a run was trained from, when it is still on this machine."""
-    names = [read_meta(run_dir).get("model")]
-    try:
-        config = json.loads((Path(run_dir) / "adapter_config.json").read_text("utf-8"))
-        names.append(config.get("model"))
-    except (OSError, ValueError):
-        pass
-    for name in names:
-        if name and Path(name).is_dir():
-            return Path(name)
-    return None
-
-
-def _has_adapters(run: Path | None) -> bool:
-    if run is None:
-        return False
-    try:
-        resolve_adapter(str(run))
-    except UserError:
-        return False
-    return True
-
-
 def _describe(model: Path | None, run: Path | None) -> str:
     if model is None:
         return "no model"

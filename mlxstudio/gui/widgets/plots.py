@@ -10,7 +10,7 @@ from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QGridLayout, QLabel, QStackedLayout, QWidget
 
-from mlxstudio.core.curves import PANELS_BY_STAGE
+from mlxstudio.core.curves import PANELS_BY_STAGE, REWARD, flat_fields, parts_panel
 from mlxstudio.gui.widgets.empty_state import empty_state
 
 EMPTY = "The curves appear here from the first step of a run."
@@ -189,6 +189,7 @@ class MetricPlots(QWidget):
             set_values_shown(plot, False)  # until the panel has a point
             if i < 2:  # the bottom row's "step" says it for both rows: room for the curves
                 plot.setLabel("bottom", None)
+            plot.setProperty("title", title)
             plot.setProperty("from_zero", title in FROM_ZERO)
             plot.setProperty("memory", ylabel == "GB")
             if len(curves) > 1:  # on an opaque box: a curve never runs through its words
@@ -196,21 +197,40 @@ class MetricPlots(QWidget):
                 base.setAlpha(225)
                 plot.addLegend(offset=(-10, 10), brush=pg.mkBrush(base), pen=pg.mkPen(None))
             for kind, field, label, colour in curves:
-                item = plot.plot(
-                    [],
-                    [],
-                    name=label,
-                    pen=pg.mkPen(colour, width=2),
-                    symbol="o" if kind == "val" else None,
-                    symbolSize=6,
-                    symbolBrush=colour,
-                    antialias=kind == "val",  # long train curves draw much faster without
-                )
-                item.setDownsampling(auto=True, method="peak")
-                item.setClipToView(True)
-                self.series[(kind, field)] = _Series(item, plot)
+                self._add_curve(plot, kind, field, label, colour)
             self.plots.append(plot)
             layout.addWidget(plot, i // 2, i % 2)
+
+    def _add_curve(self, plot, kind: str, field: str, label: str, colour: str) -> None:
+        item = plot.plot(
+            [],
+            [],
+            name=label,
+            pen=pg.mkPen(colour, width=2),
+            symbol="o" if kind == "val" else None,
+            symbolSize=6,
+            symbolBrush=colour,
+            antialias=kind == "val",  # long train curves draw much faster without
+        )
+        item.setDownsampling(auto=True, method="peak")
+        item.setClipToView(True)
+        self.series[(kind, field)] = _Series(item, plot)
+
+    def _add_part_curves(self, event: dict) -> None:
+        """GRPO's rewards one by one: a curve per reward and check, named at run time,
+        beside the total on the Reward panel (core/curves.py parts_panel)."""
+        names = [n for n in event if n.startswith(("reward.", "check."))]
+        new = [n for n in names if ("train", n) not in self.series]
+        panel = next((p for p in self.plots if p.property("title") == REWARD[0]), None)
+        if not new or panel is None:
+            return
+        if panel.plotItem.legend is None:
+            panel.addLegend(offset=(-10, 10))
+        _, _, curves = parts_panel(names)
+        for kind, field, label, colour in curves:
+            if field in new:
+                self._add_curve(panel, kind, field, label, colour)
+                self.series[(kind, field)].item.setPen(pg.mkPen(colour, width=1, dash=[4, 3]))
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
         super().changeEvent(event)
@@ -265,6 +285,9 @@ class MetricPlots(QWidget):
         """Append events; the touched curves are redrawn shortly (coalesced)."""
         for event in events:
             kind = event.get("event")
+            event = flat_fields(event)
+            if kind == "train":
+                self._add_part_curves(event)
             for (series_kind, field), series in self.series.items():
                 value = event.get(field)
                 if kind == series_kind and isinstance(value, (int, float)):

@@ -14,6 +14,11 @@ REWARDS = (
     ("ends_with", "Ends with a given word", "word=matey"),
     ("regex", "Matches a regular expression", "pattern=^Arr"),
     ("think_answer_format", "<think>…</think><answer>…</answer> format", ""),
+    ("length_window", "Between N and M words", "min_words=5; max_words=30"),
+    ("relevance", "Uses the question's own words", ""),
+    ("repetition", "Does not repeat itself", "n=1"),
+    ("math_answer", 'The right number (the data\'s "answer")', ""),
+    ("valid_json", "Valid JSON", "keys=name,age"),
 )
 OWN_FILE = "Your own Python file…"
 
@@ -65,6 +70,7 @@ class RewardPicker(QWidget):
         )
         self.kwargs = QLineEdit(REWARDS[0][2])
         self.kwargs.setPlaceholderText("settings, e.g. max_words=20")
+        self.kwargs.setMinimumWidth(170)  # the settings stay readable beside a long label
         self.kwargs.setToolTip(
             "Settings of the reward, as name=value; separate several with ';' and list "
             "items with ','."

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from mlxstudio.gui.state import WizardState
 from mlxstudio.gui.widgets.hosts_picker import HostsPicker
+from mlxstudio.gui.widgets.tracking_switch import TrackingSwitch
 
 POINTS_PER_RUN = 50  # "auto" reporting aims at about this many points on a curve
 
@@ -131,6 +132,8 @@ class TrainOptions(QWidget):
         headers.addWidget(self.samples_section.header)
         headers.addWidget(self.hosts_section.header)
         headers.addStretch(1)
+        self.tracking = TrackingSwitch(state)  # report_to: TensorBoard / W&B
+        headers.addWidget(self.tracking)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
@@ -181,6 +184,7 @@ class TrainOptions(QWidget):
     def set_enabled_for_run(self, running: bool) -> None:
         for w in (self.report_every, self.prompts, self.sample_every, self.hosts):
             w.setEnabled(not running)
+        self.tracking.set_enabled_for_run(running)
 
     # ---- internals
     def _retitle(self) -> None:

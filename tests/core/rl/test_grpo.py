@@ -11,7 +11,7 @@ import yaml
 from mlxstudio.cli import main
 from mlxstudio.core import paths, runs
 from mlxstudio.core.config import ConfigError, config_from_dict
-from mlxstudio.core.rl.grpo import group_advantages, sample_group
+from mlxstudio.core.rl.grpo import group_advantages, sample_group, sample_groups
 
 
 def quiet(message: str) -> None:
@@ -34,6 +34,17 @@ def test_sample_group_stops_at_eos(tiny_model):
     assert all(7 not in r[:-1] for r in out)
     greedy = sample_group(model, [1, 5, 9], k=2, max_new_tokens=4, temperature=0, eos=set())
     assert greedy[0] == greedy[1]
+
+
+def test_prompts_of_different_lengths_decode_in_one_batch_as_alone(tiny_model):
+    """Left padding (BatchKVCache) changes nothing: greedy answers equal each prompt's own."""
+    from mlx_lm import load
+
+    model, _ = load(str(tiny_model))
+    prompts = [[1, 5, 9, 11, 14, 3], [2, 7], [4, 4, 8, 1]]
+    batched = sample_groups(model, prompts, k=2, max_new_tokens=6, temperature=0, eos=set())
+    alone = [r for p in prompts for r in sample_group(model, p, 2, 6, 0, set())]
+    assert batched == alone and len({tuple(r) for r in batched}) > 1
 
 
 def test_grpo_run_events(prompt_data, make_rl_config, tmp_path):
@@ -66,7 +77,7 @@ def test_config_keys_are_checked():
     with pytest.raises(ConfigError, match="'clip_range' must be a number"):
         config_from_dict({"clip_range": "wide"})
     with pytest.raises(ConfigError, match="'preference_loss' must be one of"):
-        config_from_dict({"preference_loss": "kto"})
+        config_from_dict({"preference_loss": "kto-pairs"})
     with pytest.raises(ConfigError, match="'group_size' must be at least 1"):
         config_from_dict({"group_size": 0})
 

@@ -12,6 +12,8 @@ import pytest
 from mlxstudio.core import export as export_mod
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.export import export, modelfile
+from mlxstudio.core.models.gguf_export import write_gguf
+from mlxstudio.core.models.gguf_reader import read_gguf
 
 
 def test_export_mlx_folder_only(adapter_dir, tmp_path):
@@ -29,8 +31,9 @@ def test_gguf_reads_back_as_the_fused_model(adapter_dir, tmp_path):
 
     result = export(adapter_dir.parent, tmp_path / "out", gguf=True)
     assert result.gguf == tmp_path / "out" / "model.gguf"
-    _, metadata = mx.load(str(result.gguf), return_metadata=True)
-    assert metadata["general.architecture"] == "llama"
+    info = read_gguf(result.gguf)  # gguf's reader
+    metadata = info.metadata
+    assert info.file_type == "F16" and metadata["general.architecture"] == "llama"
     assert metadata["tokenizer.ggml.model"] == "gpt2"  # byte-level BPE, with its merges
     assert metadata["tokenizer.ggml.merges"]
     assert "<|im_start|>" in metadata["tokenizer.chat_template"]
@@ -62,7 +65,7 @@ def test_gguf_of_an_imported_gguf_model_is_not_permuted_twice(adapter_dir, tmp_p
     first = export(adapter_dir.parent, tmp_path / "one", gguf=True)
     imported = import_gguf(first.gguf, tmp_path / "imported").out
     assert json.loads((imported / "config.json").read_text())["rope_traditional"] is True
-    again = export_mod.write_gguf(imported, tmp_path / "two.gguf")
+    again = write_gguf(imported, tmp_path / "two.gguf")
     back = import_gguf(again, tmp_path / "back").out
     m1, tok = load(str(imported))
     m2, _ = load(str(back))
@@ -76,7 +79,7 @@ def test_unsupported_architecture_is_said_plainly(adapter_dir, tmp_path, monkeyp
     result = export(adapter_dir.parent, tmp_path / "out", gguf=True)
     assert result.gguf is None and result.modelfile is None
     assert result.notes == [
-        "GGUF export isn't supported for llama (mlx-lm's exporter handles mistral); "
+        "GGUF export isn't supported for llama (it handles mistral); "
         f"the MLX folder was written to {result.mlx_dir}."
     ]
     assert (result.mlx_dir / "config.json").is_file()
@@ -101,7 +104,7 @@ def test_export_refuses_a_non_empty_out(adapter_dir, tmp_path):
 def test_export_command(adapter_dir, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "mlxstudio", "export", str(adapter_dir.parent), "--out"]
-        + [str(tmp_path / "out"), "--gguf"],
+        + [str(tmp_path / "out"), "--gguf", "--gguf-type", "q4_0"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -109,4 +112,11 @@ def test_export_command(adapter_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"MLX model folder: {tmp_path / 'out' / 'mlx'}" in proc.stdout
     assert f"GGUF: {tmp_path / 'out' / 'model.gguf'}" in proc.stdout
+    assert read_gguf(tmp_path / "out" / "model.gguf").file_type == "Q4_0"
     assert "ollama create NAME -f" in proc.stdout
+
+
+def test_a_gguf_type_that_cannot_be_written_fails_before_the_fuse(adapter_dir, tmp_path):
+    with pytest.raises(UserError, match="GGUF type Q3_X is not offered; choose one of F16"):
+        export(adapter_dir.parent, tmp_path / "out", gguf=True, quant="q3_x")
+    assert not (tmp_path / "out").exists()
