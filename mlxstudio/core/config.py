@@ -46,6 +46,7 @@ _Loader.add_implicit_resolver(
     list("-+0123456789."),
 )
 
+
 class Stage:
     """What a run trains, as `stage:` spells it."""
 

@@ -25,6 +25,7 @@ GLYPHS: dict[str, str] = {
     "train": "fa6s.chart-line",
     "serve": "fa6s.server",
     "history": "fa6s.clock-rotate-left",
+    "more": "fa6s.angles-right",  # a toolbar's overflow: the actions that do not fit
     # goals (Goal page)
     "goal-answer": "fa6s.comment-dots",
     "goal-prefer": "fa6s.scale-balanced",

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -142,74 +143,12 @@ class RunHistory(QWidget):
         self.compare_dialog: CompareDialog | None = None
         self._sorted_once = False
 
-        # ---- actions: toolbar, context menu and keys share them
-        self.actions_by_name: dict[str, QAction] = {}
-        for name, text, icon_name, slot in (
-            ("open", "Open", "open", self._open_selected),
-            ("resume", "Resume", "resume", self._resume_selected),
-            ("serve", "Serve", "serve", self._serve_selected),
-            ("export", "Export…", "export", self._export_selected),
-            ("compare", "Compare", "compare", self._compare_selected),
-            ("delete", "Delete…", "delete", self._delete_selected),
-        ):
-            action = QAction(icon(icon_name), text, self)
-            action.triggered.connect(slot)
-            self.actions_by_name[name] = action
-        self.actions_by_name["delete"].setShortcut("Delete")
-        self.addAction(self.actions_by_name["delete"])
-
-        # ---- widgets
-        self.toolbar = QToolBar()
-        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for name in ("open", "resume", "serve", "export", "compare"):
-            self.toolbar.addAction(self.actions_by_name[name])
-        self.toolbar.addSeparator()
-        self.toolbar.addAction(self.actions_by_name["delete"])
-        self.toolbar.setStyleSheet(TOOLBAR_SHEET)
-        for action in self.actions_by_name.values():
-            button = self.toolbar.widgetForAction(action)
-            if button is not None:
-                button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.hint = QLabel(SELECT_HINT)  # under the toolbar, what its buttons need
-        self.hint.setObjectName("Hint")
-        self.hint.setWordWrap(True)
-
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        # Run names are long and tell runs apart: they get the room; models are shorter.
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.table.setToolTip("Double-click a run to see its curves, log and samples.")
-
-        self.export_progress = QProgressBar()
-        self.export_progress.setRange(0, 0)  # busy: fusing reports no fraction
-        self.export_progress.setMaximumWidth(160)
-        self.export_progress.hide()
-        self.export_status = QLabel()
-        self.export_status.setWordWrap(True)
-        self.export_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.show_folder_button = QPushButton(icon("folder"), "Show folder")
-        self.show_folder_button.setToolTip("Open the exported model's folder in the file manager.")
-        self.show_folder_button.clicked.connect(self.show_export_folder)
-        self.export_row = QWidget()  # hidden until an export starts
-        export_line = QHBoxLayout(self.export_row)
-        export_line.setContentsMargins(0, 4, 0, 0)
-        export_line.addWidget(self.export_status, 1)
-        export_line.addWidget(self.export_progress)
-        export_line.addWidget(self.show_folder_button)
-        self.export_row.hide()
-        self.show_folder_button.hide()
-
-        self.empty = self._empty_state()
+        # ---- actions (toolbar, context menu and keys share them) and widgets
+        self._build_actions()
+        self._build_toolbar()
+        self._build_table()
+        self._build_export_row()
+        self.empty = self._build_empty()
 
         # ---- layout
         listing = QWidget()
@@ -237,7 +176,85 @@ class RunHistory(QWidget):
         self.publish_action = attach_publish(self)  # Publish to the Hub: gui/publish.py
         self.refresh()
 
-    def _empty_state(self) -> QWidget:
+    def _build_actions(self) -> None:
+        """Open, Resume, Serve, Export, Compare and Delete (on the Delete key too)."""
+        self.actions_by_name: dict[str, QAction] = {}
+        for name, text, icon_name, slot in (
+            ("open", "Open", "open", self._open_selected),
+            ("resume", "Resume", "resume", self._resume_selected),
+            ("serve", "Serve", "serve", self._serve_selected),
+            ("export", "Export…", "export", self._export_selected),
+            ("compare", "Compare", "compare", self._compare_selected),
+            ("delete", "Delete…", "delete", self._delete_selected),
+        ):
+            action = QAction(icon(icon_name), text, self)
+            action.triggered.connect(slot)
+            self.actions_by_name[name] = action
+        self.actions_by_name["delete"].setShortcut("Delete")
+        self.addAction(self.actions_by_name["delete"])
+
+    def _build_toolbar(self) -> None:
+        """The actions as flat buttons, and under them a hint of what they need."""
+        self.toolbar = QToolBar()
+        # text under the icon: narrow enough for all nine actions at the smallest window
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
+        for name in ("open", "resume", "serve", "export", "compare"):
+            self.toolbar.addAction(self.actions_by_name[name])
+        self.toolbar.addSeparator()
+        self.toolbar.addAction(self.actions_by_name["delete"])
+        self.toolbar.setStyleSheet(TOOLBAR_SHEET)
+        more = self.toolbar.findChild(QToolButton, "qt_toolbar_ext_button")
+        if more is not None:  # the style sheet blanks Qt's own arrow: the overflow must show
+            more.setIcon(icon("more"))
+            more.setToolTip("More actions")
+        for action in self.actions_by_name.values():
+            button = self.toolbar.widgetForAction(action)
+            if button is not None:
+                button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.hint = QLabel(SELECT_HINT)  # under the toolbar, what its buttons need
+        self.hint.setObjectName("Hint")
+        self.hint.setWordWrap(True)
+
+    def _build_table(self) -> None:
+        """One row per run, sortable; a right click offers the toolbar's actions."""
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Run names are long and tell runs apart: they get the room; models are shorter.
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setToolTip("Double-click a run to see its curves, log and samples.")
+
+    def _build_export_row(self) -> None:
+        """Under the table once an export starts: its progress, outcome and Show folder."""
+        self.export_progress = QProgressBar()
+        self.export_progress.setRange(0, 0)  # busy: fusing reports no fraction
+        self.export_progress.setMaximumWidth(160)
+        self.export_progress.hide()
+        self.export_status = QLabel()
+        self.export_status.setWordWrap(True)
+        self.export_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.show_folder_button = QPushButton(icon("folder"), "Show folder")
+        self.show_folder_button.setToolTip("Open the exported model's folder in the file manager.")
+        self.show_folder_button.clicked.connect(self.show_export_folder)
+        self.export_row = QWidget()  # hidden until an export starts
+        export_line = QHBoxLayout(self.export_row)
+        export_line.setContentsMargins(0, 4, 0, 0)
+        export_line.addWidget(self.export_status, 1)
+        export_line.addWidget(self.export_progress)
+        export_line.addWidget(self.show_folder_button)
+        self.export_row.hide()
+        self.show_folder_button.hide()
+
+    def _build_empty(self) -> QWidget:
         panel, button = empty_state(
             "history",
             "No runs yet. Every training run appears here with its curves, to reopen, "

@@ -9,8 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from mlxstudio.core import runs
-from mlxstudio.core.config import RL_STAGES, RunConfig, dump_config
+from mlxstudio.core.config import RL_STAGES, RunConfig
 from mlxstudio.core.distributed import World
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.models.local import resolve_model
@@ -19,15 +18,13 @@ from mlxstudio.core.rl.loop import RecordPlan, RLLoop
 from mlxstudio.core.rl.reference import Reference
 from mlxstudio.core.rl.reward_mix import load_checks, load_rewards, resolved
 from mlxstudio.core.rl.rewards import BUILTINS, RewardError, load_reward_model, score, split_spec
-from mlxstudio.core.train.job import RunResult, new_run_dir
+from mlxstudio.core.train.job import RunResult, create_run
 from mlxstudio.core.train.samples import make_sampler
 from mlxstudio.core.train.stage import Built, refuse_in_rl, run_stage
 from mlxstudio.core.train.trainable import (
-    adapter_file,
-    apply_fine_tune_type,
     build_optimizer,
     load_base,
-    load_trainable,
+    make_trainable,
     start_from_run,
     write_adapter_config,
 )
@@ -130,21 +127,13 @@ class RL:
         data_path = Path(cfg.data).expanduser().resolve()
         cfg = replace(cfg, data=str(data_path))
         read_data(cfg, reward_model)  # every file:line problem before a run directory exists
-        if cfg.resume_adapter_file:
-            cfg = replace(cfg, resume_adapter_file=str(adapter_file(cfg.resume_adapter_file)))
-        run_dir = new_run_dir(cfg, model_path.name)
-        cfg = replace(cfg, model=str(model_path), adapter_path=str(run_dir))
-        dump_config(cfg, run_dir / runs.CONFIG)
-        return cfg, run_dir
+        return create_run(cfg, model_path)
 
     def build(
         self, cfg: RunConfig, run_dir: Path, log: Callable[[str], None], resuming: bool, rank: World
     ) -> Built:
         model, tokenizer = load_base(cfg, log)
-        trainable = apply_fine_tune_type(model, cfg)
-        if cfg.resume_adapter_file:
-            log(f"Starting from the adapter {cfg.resume_adapter_file}")
-            load_trainable(model, Path(cfg.resume_adapter_file))
+        trainable = make_trainable(model, cfg, log)
         reference = None
         if uses_reference(cfg):  # the starting policy, before any checkpoint is loaded
             reference = Reference(model)

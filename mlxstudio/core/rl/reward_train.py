@@ -19,8 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlxstudio.core import events as ev
-from mlxstudio.core import runs
-from mlxstudio.core.config import RunConfig, dump_config
+from mlxstudio.core.config import RunConfig
 from mlxstudio.core.distributed import World
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.models.local import resolve_model
@@ -30,14 +29,12 @@ from mlxstudio.core.rl.data import Pair
 from mlxstudio.core.rl.dpo import encode_pair
 from mlxstudio.core.rl.loop import RecordPlan, RLLoop
 from mlxstudio.core.rl.update import make_update
-from mlxstudio.core.train.job import RunResult, new_run_dir
+from mlxstudio.core.train.job import RunResult, create_run
 from mlxstudio.core.train.stage import Built, refuse_in_rl, run_stage
 from mlxstudio.core.train.trainable import (
-    adapter_file,
-    apply_fine_tune_type,
     build_optimizer,
     load_base,
-    load_trainable,
+    make_trainable,
     start_from_run,
     write_adapter_config,
 )
@@ -163,12 +160,7 @@ class Reward:
         model_path = resolve_model(cfg.model)
         cfg = replace(cfg, data=str(Path(cfg.data).expanduser().resolve()))
         read_data(cfg)  # every file:line problem before a run directory exists
-        if cfg.resume_adapter_file:
-            cfg = replace(cfg, resume_adapter_file=str(adapter_file(cfg.resume_adapter_file)))
-        run_dir = new_run_dir(cfg, model_path.name)
-        cfg = replace(cfg, model=str(model_path), adapter_path=str(run_dir))
-        dump_config(cfg, run_dir / runs.CONFIG)
-        return cfg, run_dir
+        return create_run(cfg, model_path)
 
     def build(
         self, cfg: RunConfig, run_dir: Path, log: Callable[[str], None], resuming: bool, rank: World
@@ -176,10 +168,7 @@ class Reward:
         from mlx.utils import tree_flatten
 
         model, tokenizer = load_base(cfg, log)
-        apply_fine_tune_type(model, cfg)
-        if cfg.resume_adapter_file:
-            log(f"Starting from the adapter {cfg.resume_adapter_file}")
-            load_trainable(model, Path(cfg.resume_adapter_file))
+        make_trainable(model, cfg, log)
         rh.attach_head(model, cfg.seed)
         trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
         write_adapter_config(run_dir, cfg)

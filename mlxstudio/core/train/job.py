@@ -8,13 +8,13 @@ import time
 import traceback
 import types
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
 from mlxstudio.core import events as ev
 from mlxstudio.core import runs
-from mlxstudio.core.config import RunConfig
+from mlxstudio.core.config import RunConfig, dump_config
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.eval.after_run import evaluate_after_run
 from mlxstudio.core.power import awake_while_training
@@ -22,6 +22,7 @@ from mlxstudio.core.runs import Status
 from mlxstudio.core.tracking import attach_trackers
 from mlxstudio.core.train.control import Control, signal_control
 from mlxstudio.core.train.loop import LoopState
+from mlxstudio.core.train.trainable import adapter_file
 
 EXIT_CODES = {
     Status.COMPLETED: ev.EXIT_COMPLETED,
@@ -75,6 +76,17 @@ def new_run_dir(cfg: RunConfig, default_name: str) -> Path:
         run_dir.mkdir(parents=True, exist_ok=True)
         return run_dir.resolve()
     return runs.new_run_dir(cfg.name or f"{default_name}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def create_run(cfg: RunConfig, model_path: Path, **resolved: str) -> tuple[RunConfig, Path]:
+    """The run directory of a checked config, with its paths made absolute (the model, the
+    adapter it starts from, `resolved` ones such as data) and its config.yaml written."""
+    if cfg.resume_adapter_file:
+        cfg = replace(cfg, resume_adapter_file=str(adapter_file(cfg.resume_adapter_file)))
+    run_dir = new_run_dir(cfg, model_path.name)
+    cfg = replace(cfg, model=str(model_path), adapter_path=str(run_dir), **resolved)
+    dump_config(cfg, run_dir / runs.CONFIG)
+    return cfg, run_dir
 
 
 def open_run(

@@ -12,23 +12,21 @@ from dataclasses import replace
 from pathlib import Path
 
 from mlxstudio.core import events as ev
-from mlxstudio.core import runs
-from mlxstudio.core.config import RunConfig, dump_config
+from mlxstudio.core.config import RunConfig
 from mlxstudio.core.distributed import World
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.models.local import resolve_model
 from mlxstudio.core.train.batches import BatchPlan, check_packable
 from mlxstudio.core.train.data_check import check_data_folder
-from mlxstudio.core.train.job import RunResult, new_run_dir
+from mlxstudio.core.train.job import RunResult, create_run
 from mlxstudio.core.train.samples import make_sampler
 from mlxstudio.core.train.stage import Built, run_stage
 from mlxstudio.core.train.trainable import (
     adapter_file,
-    apply_fine_tune_type,
     build_optimizer,
     check_full_on_quantized,
     load_base,
-    load_trainable,
+    make_trainable,
     write_adapter_config,
 )
 
@@ -42,15 +40,12 @@ class SFT:
         data_path = check_data_folder(cfg.data, need_test=cfg.test)
         if not cfg.train and not cfg.test:
             raise UserError("config: nothing to do; set 'train: true' and/or 'test: true'")
-        if cfg.resume_adapter_file:
-            cfg = replace(cfg, resume_adapter_file=str(adapter_file(cfg.resume_adapter_file)))
         if not writes:  # a rank other than 0: rank 0 alone creates the run directory
             run_dir = Path(cfg.adapter_path or model_path.name).expanduser()
+            start = cfg.resume_adapter_file and str(adapter_file(cfg.resume_adapter_file))
+            cfg = replace(cfg, resume_adapter_file=start or None)
             return replace(cfg, model=str(model_path), data=str(data_path)), run_dir
-        run_dir = new_run_dir(cfg, model_path.name)
-        cfg = replace(cfg, model=str(model_path), data=str(data_path), adapter_path=str(run_dir))
-        dump_config(cfg, run_dir / runs.CONFIG)
-        return cfg, run_dir
+        return create_run(cfg, model_path, data=str(data_path))
 
     def build(
         self, cfg: RunConfig, run_dir: Path, log: Callable[[str], None], resuming: bool, rank: World
@@ -68,12 +63,9 @@ class SFT:
             after = lambda emitter: _test(cfg, model, CacheDataset(test_set), emitter)  # noqa: E731
         if not cfg.train:
             return Built(model=model, after=after)
-        trainable = apply_fine_tune_type(model, cfg)
+        trainable = make_trainable(model, cfg, log)  # a checkpoint, if resuming, then wins
         if cfg.packing:
             check_packable(model)
-        if cfg.resume_adapter_file and not resuming:
-            log(f"Continuing from the adapter {cfg.resume_adapter_file}")
-            load_trainable(model, Path(cfg.resume_adapter_file))
         if rank.is_main:
             write_adapter_config(run_dir, cfg)
         plan = BatchPlan(

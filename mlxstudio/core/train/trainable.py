@@ -41,6 +41,16 @@ def load_base(cfg: RunConfig, log: Callable[[str], None]):
     return prepare_model(model, cfg.compute_dtype), tokenizer
 
 
+def make_trainable(model, cfg: RunConfig, log: Callable[[str], None]) -> int:
+    """Freeze the base, add the trainable parts and start them from cfg.resume_adapter_file
+    when it names one; returns the trainable count."""
+    trainable = apply_fine_tune_type(model, cfg)
+    if cfg.resume_adapter_file:
+        log(f"Starting from the adapter {cfg.resume_adapter_file}")
+        load_trainable(model, Path(cfg.resume_adapter_file))
+    return trainable
+
+
 def start_from_run(cfg: RunConfig) -> RunConfig:
     """`model` may name a fine-tuning run: its base model, starting from its adapter and
     settings (how preference, RL and reward stages follow an SFT run)."""

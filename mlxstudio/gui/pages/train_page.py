@@ -121,15 +121,54 @@ class TrainPage(Page):
         self.clock = StepClock(0)  # the ETA, from the job's measured step time
         self.awake = ""  # what keeps the computer awake for the job ("" nothing)
         self.memory_message = ""  # why the memory guard paused the job, in window words
+        self.best_val: float | None = None  # of the run training now
+        self.last_sample_step: int | None = None
 
         # ---- widgets
+        top = self._build_top()
+        self.gauge = MemoryGauge(self.state)
+        controls = self._build_controls()
+        self._build_progress()
+        self._build_output()
+
+        # ---- layout
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addLayout(top)
+        layout.addWidget(self.gauge)
+        layout.addWidget(self.options)
+        layout.addLayout(controls)
+        layout.addWidget(self.why)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.split, 1)
+
+        # ---- signals
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.stop)
+        self.resume_button.clicked.connect(self.resume_run)
+        self.state.changed.connect(self._state_changed)
+        self._state_changed()
+
+    def _build_top(self) -> QHBoxLayout:
+        """The method (a link to the Goal page to change it), the training options and how
+        often the curves report."""
         self.method_line = QLabel()
         self.method_line.setTextFormat(Qt.TextFormat.RichText)
         self.method_line.linkActivated.connect(lambda _link: self.goal_requested.emit())
         self.options = TrainOptions(self.state)
         self.hosts = self.options.hosts
         self.hosts.check_requested.connect(self.check_hosts)
+        top = QHBoxLayout()
+        top.addWidget(self.method_line, 1)
+        top.addWidget(self.options.report_box)
+        return top
 
+    def _build_controls(self) -> QHBoxLayout:
+        """The run's name, Start, Pause, Stop, Resume run and Evaluate; under them, why
+        Start is disabled."""
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("Run name (optional)")
         self.name_edit.setToolTip("The run's folder name under runs/.")
@@ -144,8 +183,16 @@ class TrainPage(Page):
         )
         self.why = QLabel()  # why Start is disabled, under it
         self.why.setWordWrap(True)
-        self.gauge = MemoryGauge(self.state)
+        controls = QHBoxLayout()
+        controls.addWidget(self.name_edit, 1)
+        for b in (self.start_button, self.pause_button, self.stop_button, self.resume_button):
+            controls.addWidget(b)
+        self.evaluate_button = evaluate_button(self)  # once a run has ended: gui/eval_view.py
+        controls.addWidget(self.evaluate_button)
+        return controls
 
+    def _build_progress(self) -> None:
+        """The run's progress bar and its one-line summary (hidden until a run is shown)."""
         self.progress = OutcomeBar()
         self.progress.setTextVisible(True)
         self.progress.setRange(0, 1)
@@ -158,9 +205,9 @@ class TrainPage(Page):
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
+    def _build_output(self) -> None:
+        """The curves above, the log and the sample answers below, in a splitter."""
         self.plots = MetricPlots()
-        self.best_val: float | None = None  # of the run training now
-        self.last_sample_step: int | None = None
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
@@ -181,36 +228,6 @@ class TrainPage(Page):
         split.addWidget(self.bottom)
         split.setChildrenCollapsible(False)
         split.setSizes([520, 110])
-
-        # ---- layout
-        controls = QHBoxLayout()
-        controls.addWidget(self.name_edit, 1)
-        for b in (self.start_button, self.pause_button, self.stop_button, self.resume_button):
-            controls.addWidget(b)
-        self.evaluate_button = evaluate_button(self)  # once a run has ended: gui/eval_view.py
-        controls.addWidget(self.evaluate_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(6)
-        top = QHBoxLayout()
-        top.addWidget(self.method_line, 1)
-        top.addWidget(self.options.report_box)
-        layout.addLayout(top)
-        layout.addWidget(self.gauge)
-        layout.addWidget(self.options)
-        layout.addLayout(controls)
-        layout.addWidget(self.why)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.summary)
-        layout.addWidget(split, 1)
-
-        # ---- signals
-        self.start_button.clicked.connect(self.start)
-        self.pause_button.clicked.connect(self.toggle_pause)
-        self.stop_button.clicked.connect(self.stop)
-        self.resume_button.clicked.connect(self.resume_run)
-        self.state.changed.connect(self._state_changed)
-        self._state_changed()
 
     # ---- Public API: the page
     def enter(self) -> None:

@@ -10,7 +10,6 @@ yet ~1 GB on the sample data).
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QRectF, Qt
@@ -25,7 +24,6 @@ from mlxstudio.core.models.memory import (
     estimate,
     machine_memory_gb,
 )
-from mlxstudio.core.train.batches import padded_length
 from mlxstudio.gui.icons import level_colour
 from mlxstudio.gui.state import WizardState
 from mlxstudio.gui.style import set_message
@@ -137,9 +135,10 @@ class MemoryGauge(QWidget):
             return self._neutral(MEASURING, "Counting the tokens of your longest example…")
         try:
             shape = ModelShape.from_folder(Path(st.model_path))
-            settings = TrainSettings.from_run_config(st.config)
-            rows = padded_length(st.longest_example, settings.max_seq_length)
-            settings = replace(settings, max_seq_length=rows)
+            # rows as the batches pad them: to the longest example (packed rows fill up)
+            settings = TrainSettings.from_run_config(
+                st.config, longest_example=st.longest_example
+            )
             self.estimate = estimate(shape, settings, self.memory_gb)
         except (UserError, KeyError, ValueError) as err:
             return self._neutral("Training memory: no estimate for this model", str(err))

@@ -154,10 +154,15 @@ def test_the_bundled_grpo_demo_config_reads_and_its_rewards_load():
     cfg = load_config(paths.resources_dir() / "configs" / "grpo_demo.yaml")
     assert cfg.stage == "grpo" and cfg.sample_prompts
     rewards = load_rewards(cfg)
-    assert [label for label, _, _ in rewards.parts] == ["length_window", "repetition"]
-    # the ways the demo gamed a length reward score low on what it trains on now
-    gamed = ["Dogs. Dogs.", "Fishing, or, as fish, fish, fish, fish, fish, fish, fish."]
-    fair = ["Dogs are loyal, friendly animals.", "Fish breathe through their gills."]
-    assert max(score(rewards, ["q"] * 2, gamed)) < min(score(rewards, ["q"] * 2, fair))
-    checks = load_checks(cfg).parts_scores(["Tell me about dogs."], ["Cats purr a lot."])
-    assert checks == {"relevance": [0.0]}  # off topic: the watched check falls
+    assert [label for label, _, _ in rewards.parts] == ["length_window", "repetition", "relevance"]
+    # the ways earlier demos gamed a length reward score low on what it trains on now
+    asked = ["Tell me about dogs.", "How do fish breathe?", "Tell me about dogs."]
+    gamed = [
+        "Dogs. Dogs.",
+        "Fishing, or, as fish, fish, fish, fish, fish.",
+        "Dear user, I'm an AI.",
+    ]
+    fair = ["Dogs are loyal, friendly animals.", "Fish breathe through their gills.", "Dogs bark."]
+    assert max(score(rewards, asked, gamed)) < min(score(rewards, asked, fair))
+    checks = load_checks(cfg).parts_scores(["q"], ["Dear HG, Dear HG, Dear HG"])
+    assert list(checks) == ["repetition"] and checks["repetition"][0] < 0.5  # a loop
