@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
-from mlxstudio.core.events import parse_line
+from mlxstudio.core import events as ev
 from mlxstudio.core.platform import with_fast_blas
 
 
@@ -70,9 +70,9 @@ class JobThread(QThread):
         self.ended.emit(code, self._last_error)
 
     def _handle(self, line: str) -> None:
-        record = parse_line(line)
+        record = ev.parse_line(line)
         if record is not None:
-            if record.get("event") == "error":
+            if record.get("event") == ev.Error.kind:
                 self._last_error = str(record.get("message", ""))
             self.event.emit(record)
             return

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import math
 
+from mlxstudio.core import events as ev
+from mlxstudio.core.runs import Status
 from mlxstudio.gui.widgets.plots import last_per_step
 from mlxstudio.gui.widgets.run_info import finite
 
 TITLES = {
-    "completed": "Training completed",
-    "stopped": "Training stopped",
-    "failed": "Training failed",
+    Status.COMPLETED: "Training completed",
+    Status.STOPPED: "Training stopped",
+    Status.FAILED: "Training failed",
     "memory": "Training paused: memory nearly full",
 }
 
@@ -30,7 +32,7 @@ def figures(events: list[dict], step: int, total: int) -> str:
     times = [e["elapsed_s"] for e in events if finite(e.get("elapsed_s"))]
     if times:
         parts[0] += f" in {format_eta(max(times))}"
-    vals = [e["val_loss"] for e in last_per_step(events) if e.get("event") == "val"]
+    vals = [e["val_loss"] for e in last_per_step(events) if e.get("event") == ev.Val.kind]
     vals = [v for v in vals if finite(v)]
     if len(vals) >= 2:
         parts.append(f"validation loss {vals[0]:.3f} → {vals[-1]:.3f}")
@@ -47,6 +49,6 @@ def run_notice(
     text = f"{run}: {figures(events, step, total)}."
     if detail:
         text += f" {detail}"
-    if outcome == "stopped":
+    if outcome == Status.STOPPED:
         text += " Resume run continues it."
     return TITLES[outcome], text

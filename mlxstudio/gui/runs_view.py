@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlxstudio.core import paths, runs
+from mlxstudio.core.runs import Status
 from mlxstudio.engine.job import JobThread, mlxstudio_command
 from mlxstudio.gui.eval_view import attach_to_history
 from mlxstudio.gui.export_formats import attach_export_formats
@@ -43,11 +44,11 @@ from mlxstudio.gui.widgets.run_words import plain_words
 
 COLUMNS = ("Run", "Model", "Method", "Status", "Best val loss", "Date")
 STATUS_WORDS = {
-    "completed": ("Completed", "ok"),
-    "stopped": ("Stopped", "info"),
-    "failed": ("Failed", "error"),
-    "diverged": ("Diverged", "error"),
-    "running": ("Interrupted", "warning"),  # run.json says running but no job trains it
+    Status.COMPLETED: ("Completed", "ok"),
+    Status.STOPPED: ("Stopped", "info"),
+    Status.FAILED: ("Failed", "error"),
+    Status.DIVERGED: ("Diverged", "error"),
+    Status.RUNNING: ("Interrupted", "warning"),  # run.json says running but no job trains it
 }
 SELECT_HINT = "Select a run to open, resume, serve, export or delete it; select two to compare."
 # Toolbar buttons: flat until hovered, and no focus frame (the table holds the focus; the

@@ -22,9 +22,11 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from mlxstudio.core import events as ev
 from mlxstudio.core import paths, runs
 from mlxstudio.core.config import dump_config, load_config
 from mlxstudio.core.errors import UserError
+from mlxstudio.core.runs import Status
 from mlxstudio.core.train.eta import StepClock
 from mlxstudio.core.train.memory_guard import CONTINUE_OR_STOP
 from mlxstudio.engine.job import JobThread, mlxstudio_command
@@ -48,8 +50,8 @@ from mlxstudio.gui.widgets.train_options import TrainOptions
 
 IDLE = "Press Start to fine-tune the model on your data; the curves appear here from step 1."
 # run.json's status -> the bar's colour (see OutcomeBar); "running" with no job: interrupted
-BAR_OUTCOMES = {"failed": "failed", "diverged": "failed", "stopped": "stopped"}
-BAR_OUTCOMES["running"] = "stopped"
+BAR_OUTCOMES = {Status.FAILED: "failed", Status.DIVERGED: "failed", Status.STOPPED: "stopped"}
+BAR_OUTCOMES[Status.RUNNING] = "stopped"
 # While Start is disabled, the line beside it says what is missing; the charts say only this.
 BLOCKED = "The curves of a run appear here once it starts."
 
@@ -374,7 +376,7 @@ class TrainPage(Page):
     def on_event(self, event: dict) -> None:
         kind = event.get("event")
         self.clock.add(event)
-        if kind == "start":
+        if kind == ev.Start.kind:
             if event.get("run_dir"):
                 self.shown_run = Path(event["run_dir"])
                 # The job may have picked a free name (name-2) when the one asked was taken.
@@ -385,30 +387,30 @@ class TrainPage(Page):
             self.started = time.time()
             self.progress.setRange(0, max(self.total, 1))
             self.plots.set_steps(self.total)
-        elif kind == "awake":
+        elif kind == ev.Awake.kind:
             self.awake = str(event.get("how") or "") if event.get("held") else ""
-        elif kind == "paused":
+        elif kind == ev.Paused.kind:
             self.paused = True
             if event.get("reason") == "memory":
                 self.memory_message = memory_words(str(event.get("message", "")))
                 self._notify("memory", self.memory_message)
-        elif kind == "resumed":
+        elif kind == ev.Resumed.kind:
             self.paused = False
             self.memory_message = ""
-        elif kind == "train" and finite(event.get("train_loss")):
+        elif kind == ev.Train.kind and finite(event.get("train_loss")):
             self.last_loss = float(event["train_loss"])
-        elif kind == "val" and finite(event.get("val_loss")):
+        elif kind == ev.Val.kind and finite(event.get("val_loss")):
             loss = float(event["val_loss"])
             self.best_val = loss if self.best_val is None else min(self.best_val, loss)
-        elif kind == "sample":
+        elif kind == ev.Sample.kind:
             self.on_sample(event)
             if isinstance(event.get("step"), int):
                 self.last_sample_step = event["step"]
-        elif kind in ("error", "warning"):
+        elif kind in (ev.Error.kind, ev.Warning.kind):
             self.log.appendPlainText(f"{kind}: {plain_words(str(event.get('message', '')))}")
         # Every event with a step counts (paused, checkpoint, stopped...): the bar, the
         # log's "Paused at step N" and the end message must name the same step.
-        if isinstance(event.get("step"), int) and kind != "start":
+        if isinstance(event.get("step"), int) and kind != ev.Start.kind:
             self.step = max(self.step, event["step"])
             self.progress.setValue(min(self.step, self.progress.maximum()))
         self._format(self._live_text())
@@ -449,15 +451,15 @@ class TrainPage(Page):
         self._ended = True
         self.paused = False
         self._save_log()
-        outcome = {0: "completed", 130: "stopped"}.get(code, "failed")
+        outcome = {0: Status.COMPLETED, 130: Status.STOPPED}.get(code, Status.FAILED)
         name = self.run_name
         if code < 0:  # killed by a signal: MLX aborts this way when memory runs out
             message = killed_message(name, self.step, -code, self.resumable())
-        elif outcome == "failed":
+        elif outcome == Status.FAILED:
             message = f"Run {name} failed: {plain_words(error) or 'see the log below'}."
             if self.resumable():
                 message += " Its last checkpoint is kept: fix the cause, then press Resume run."
-        elif outcome == "stopped":
+        elif outcome == Status.STOPPED:
             message = f"Run {name} stopped at step {self.step}. "
             message += (
                 "Press Resume run to continue from its last checkpoint."
@@ -470,15 +472,17 @@ class TrainPage(Page):
             if best is not None:
                 message += f" Best validation loss {best:.3f}."
             message += " Next: talk to it on Serve & Chat."
-        self._say(message, {"completed": "ok", "stopped": "info"}.get(outcome, "error"))
+        self._say(message, {Status.COMPLETED: "ok", Status.STOPPED: "info"}.get(outcome, "error"))
         self.summary.setToolTip(f"Run folder: {self.shown_run}" if self.shown_run else "")
         self.plots.set_placeholder("The run ended before its first step; see the message above.")
-        verb = {"completed": "Completed", "stopped": "Stopped", "failed": "Failed"}[outcome]
+        verb = {Status.COMPLETED: "Completed", Status.STOPPED: "Stopped", Status.FAILED: "Failed"}[
+            outcome
+        ]
         self._format(f"{verb} at step {self.step} of {self.total}")
-        self.progress.set_outcome(outcome if outcome != "completed" else "")
+        self.progress.set_outcome(outcome if outcome != Status.COMPLETED else "")
         self._buttons()
         self._emit_status(running=False)
-        self._notify(outcome, message if outcome == "failed" else "")
+        self._notify(outcome, message if outcome == Status.FAILED else "")
         self.run_ended.emit(name, message)
 
     def _notify(self, outcome: str, detail: str = "") -> None:
@@ -530,14 +534,16 @@ class TrainPage(Page):
         self.total = int(next((e["total_steps"] for e in kept if e.get("total_steps")), 0))
         steps = [e["step"] for e in kept if isinstance(e.get("step"), int)]
         self.step = self.step_at_start = max(steps, default=0)
-        trains = [e for e in kept if e.get("event") == "train" and finite(e.get("train_loss"))]
+        trains = [
+            e for e in kept if e.get("event") == ev.Train.kind and finite(e.get("train_loss"))
+        ]
         self.last_loss = float(trains[-1]["train_loss"]) if trains else float("nan")
         self.plots.show_events(events, self.total)
         self.plots.set_placeholder(f"{run_dir.name} has no recorded steps.")
 
         self.samples.clear()
         for event in events:
-            if event.get("event") == "sample":
+            if event.get("event") == ev.Sample.kind:
                 self.on_sample(event)
         self.log.clear()
         text = read_log(run_dir)

@@ -136,9 +136,7 @@ class MemoryGauge(QWidget):
         try:
             shape = ModelShape.from_folder(Path(st.model_path))
             # rows as the batches pad them: to the longest example (packed rows fill up)
-            settings = TrainSettings.from_run_config(
-                st.config, longest_example=st.longest_example
-            )
+            settings = TrainSettings.from_run_config(st.config, longest_example=st.longest_example)
             self.estimate = estimate(shape, settings, self.memory_gb)
         except (UserError, KeyError, ValueError) as err:
             return self._neutral("Training memory: no estimate for this model", str(err))

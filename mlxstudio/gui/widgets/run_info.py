@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from mlxstudio.core import events as ev
 from mlxstudio.core import runs
 
 LOG_FILE = "training.log"  # the window's log of a run, kept in its run directory
@@ -32,7 +33,7 @@ def method_name(stage: str) -> str:
 
 def best_val_loss(events: list[dict], meta: dict | None = None) -> float | None:
     """The lowest validation loss of a run's events (run.json's last one if none)."""
-    losses = [e.get("val_loss") for e in events if e.get("event") == "val"]
+    losses = [e.get("val_loss") for e in events if e.get("event") == ev.Val.kind]
     losses = [v for v in losses if finite(v)]
     if losses:
         return min(losses)
@@ -57,4 +58,4 @@ def is_resumable(run_dir: Path | None) -> bool:
     if not checkpoints.is_dir() or not any(checkpoints.iterdir()):
         return False
     # a run killed mid-way (out of memory) still says "running": it is resumable too
-    return runs.read_meta(run_dir).get("status") != "completed"
+    return runs.read_meta(run_dir).get("status") != runs.Status.COMPLETED
