@@ -3,7 +3,8 @@
 The sequence is always: open the run (new, or the one being resumed) -> build the model,
 data and optimizer -> restore the last checkpoint -> `start` -> the loop -> map how it
 ended (diverged, out of memory, the user's code failing, stopped) -> what the stage does
-after training. A stage supplies only `new_run` and `build`; `supervise` (job.py) keeps
+after training. A stage (a `StageJob`) supplies only `new_run` and `build`; `supervise`
+(job.py) keeps
 run.json, the signals and the final event.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from mlxstudio.core import events as ev
-from mlxstudio.core.config import RunConfig
+from mlxstudio.core.config import RunConfig, Stage
 from mlxstudio.core.distributed import World
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.runs import Status
@@ -80,7 +81,7 @@ class Built:
     oom_hint: str = ""  # what to lower, when the stage's settings differ from fine-tuning
 
 
-class Stage(Protocol):
+class StageJob(Protocol):
     def new_run(self, cfg: RunConfig, writes: bool) -> tuple[RunConfig, Path]:
         """Check cfg (every file:line problem before a run directory exists), resolve its
         paths and create the run directory; `writes` False: a rank other than 0."""
@@ -93,7 +94,7 @@ class Stage(Protocol):
 
 @dataclass
 class _Job:
-    stage: Stage
+    stage: StageJob
     cfg: RunConfig
     run_dir: Path
     log: Callable[[str], None]
@@ -167,7 +168,7 @@ class _Job:
 
 
 def run_stage(
-    stage: Stage,
+    stage: StageJob,
     cfg: RunConfig | None,
     on_event: ev.EventSink | None = None,
     log: Callable[[str], None] = print,
@@ -206,7 +207,7 @@ def run_stage(
 def refuse_in_rl(cfg: RunConfig) -> None:
     """Keys fine-tuning honours that the RL and reward stages do not: said, not ignored.
     (dpo and reward accumulate gradients; PPO and GRPO update per mini-batch.)"""
-    if cfg.grad_accumulation_steps > 1 and cfg.stage in ("rl", "grpo"):
+    if cfg.grad_accumulation_steps > 1 and cfg.stage in (Stage.RL, Stage.GRPO):
         raise UserError(
             f"config: grad_accumulation_steps ({cfg.grad_accumulation_steps}) is for "
             f"fine-tuning, dpo and reward; stage {cfg.stage} updates per "
