@@ -4,8 +4,7 @@ The sequence is always: open the run (new, or the one being resumed) -> build th
 data and optimizer -> restore the last checkpoint -> `start` -> the loop -> map how it
 ended (diverged, out of memory, the user's code failing, stopped) -> what the stage does
 after training. A stage (a `StageJob`) supplies only `new_run` and `build`; `supervise`
-(job.py) keeps
-run.json, the signals and the final event.
+(job.py) keeps run.json, the signals and the final event.
 """
 
 from __future__ import annotations
