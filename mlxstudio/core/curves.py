@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlxstudio.core import paths, runs
+from mlxstudio.core.config import Stage
 from mlxstudio.core.errors import UserError
 
 Curve = tuple[str, str, str, str]  # (event kind, field, series label, colour)
@@ -165,7 +166,7 @@ def image_panels(stages: list[str], runs: list[RunCurves] | None = None) -> list
     panels = list(COMMON)
     for stage in stages:
         panels += [p for p in EXTRA_BY_STAGE.get(stage, ()) if p not in panels]
-    if any(s in ("rl", "grpo") for s in stages):  # the policy loss beside train/validation
+    if any(s in (Stage.RL, Stage.GRPO) for s in stages):  # the policy loss beside train/validation
         panels[0] = POLICY_LOSS
     parts = parts_panel(part_names(runs or []))
     if parts is not None:

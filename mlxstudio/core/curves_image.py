@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlxstudio.core.config import Stage
 from mlxstudio.core.curves import Panel, RunCurves, image_panels, read_curves
 from mlxstudio.core.errors import UserError
 
@@ -33,7 +34,7 @@ def _draw(ax, panel: Panel, runs: list[RunCurves]) -> None:
             steps, values = run.series(kind, field)
             if not steps:
                 continue
-            if label == "objective" and run.stage not in ("rl", "grpo"):
+            if label == "objective" and run.stage not in (Stage.RL, Stage.GRPO):
                 label = "train"  # beside an RL run: another run's plain training loss
             name = (
                 label if len(runs) == 1 else f"{run.name} {label}" if len(curves) > 1 else run.name

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlxstudio.core import events as ev
-from mlxstudio.core.config import RunConfig
+from mlxstudio.core.config import RunConfig, Stage
 from mlxstudio.core.eval.card import figure
 from mlxstudio.core.eval.report import Options, evaluate
 from mlxstudio.core.eval.target import find_test_split, is_run_dir
@@ -33,7 +33,7 @@ def evaluate_after_run(
 ) -> dict | None:
     """Evaluate a finished run when its config and test split ask for it; the report."""
     # Supervised runs only: preference and reward data have no single reference answer.
-    if cfg.eval_after_run is False or cfg.stage != "sft" or not is_run_dir(Path(run_dir)):
+    if cfg.eval_after_run is False or cfg.stage != Stage.SFT or not is_run_dir(Path(run_dir)):
         return None
     test = find_test_split(cfg.data)
     if test is None:

@@ -36,7 +36,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from mlxstudio.core import paths, runs
-from mlxstudio.core.config import ConfigError, RunConfig, config_from_dict, load_config, read_yaml
+from mlxstudio.core.config import (
+    ConfigError,
+    RunConfig,
+    Stage,
+    config_from_dict,
+    load_config,
+    read_yaml,
+)
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.mlx_pretrain import files
 from mlxstudio.core.mlx_pretrain.rl import (
@@ -356,8 +363,8 @@ def load_run_config(
     if reward_model:
         cfg.reward_model = reward_spec(reward_model)
     if pretrained_model:
-        if cfg.stage == "pretrain":
+        if cfg.stage == Stage.PRETRAIN:
             raise ConfigError(f"{path}: stage pretrain builds a new model; drop --pretrained_model")
-        rl = cfg.stage in ("rl", "grpo", "dpo")  # these go on from an SFT run too
+        rl = cfg.stage in (Stage.RL, Stage.GRPO, Stage.DPO)  # these go on from an SFT run too
         cfg.model = str((resolve_policy if rl else resolve_pretrained)(pretrained_model))
     return cfg

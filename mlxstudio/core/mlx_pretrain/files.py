@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mlxstudio.core import runs
-from mlxstudio.core.config import RunConfig
+from mlxstudio.core.config import RunConfig, Stage
 
 SOURCE = "mlx_pretrain_config.yaml"
 METADATA = "metadata.json"
@@ -45,13 +45,13 @@ def write_metadata(
             "epochs": epochs,
         },
     }
-    if cfg.stage in ("sft", "rl"):
+    if cfg.stage in (Stage.SFT, Stage.RL):
         data = raw.get("data") or {}
         keys = ("prompt_format", "response_format", "system_prompt")
         meta[f"{cfg.stage}_specific"] = {k: data.get(k) for k in keys}
         meta["tokenizer"] = {"type": "pretrained model's", "path": cfg.model}
         meta["pretrained_model"] = str(pretrained)
-    if cfg.stage == "rl":
+    if cfg.stage == Stage.RL:
         keys = ("ppo_epochs", "ppo_mini_batch_size", "kl_coef", "clip_range", "reward_model")
         meta["rl_specific"].update({k: getattr(cfg, k) for k in keys})
     elif cfg.tokenizer:
@@ -137,10 +137,10 @@ def export_run_files(run_dir: Path | str | None) -> None:
     status = run.get("status", "unknown")
     meta["status"] = status
     runs.write_json_atomic(run_dir / METADATA, meta)
-    log = run_dir / ("log.txt" if run.get("stage") == "pretrain" else "logs/training.log")
+    log = run_dir / ("log.txt" if run.get("stage") == Stage.PRETRAIN else "logs/training.log")
     log.parent.mkdir(exist_ok=True)
     log.write_text("\n".join(_log_lines(events, meta, status)) + "\n", encoding="utf-8")
-    if run.get("stage") == "rl":
+    if run.get("stage") == Stage.RL:
         runs.write_json_atomic(run_dir / RL_METRICS, rl_metrics(events))
 
 

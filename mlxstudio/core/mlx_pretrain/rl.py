@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from mlxstudio.core.config import RunConfig
+from mlxstudio.core.config import RunConfig, Stage
 from mlxstudio.core.mlx_pretrain.schema import Source, run_candidates
 from mlxstudio.core.rl.rewards import BUILTINS, split_spec
 
@@ -47,7 +47,7 @@ def rl_settings(src: Source) -> tuple[dict, dict[str, int]]:
 def updates_per_step(cfg: RunConfig) -> int:
     """Optimizer updates in one training step: 1, or PPO's ppo_epochs x mini-batches (the
     learning-rate schedule counts updates, so its length is iters x this)."""
-    if cfg.stage != "rl":
+    if cfg.stage != Stage.RL:
         return 1
     mini = min(cfg.ppo_mini_batch_size or cfg.batch_size, cfg.batch_size)
     return cfg.ppo_epochs * math.ceil(cfg.batch_size / mini)

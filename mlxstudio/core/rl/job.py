@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from mlxstudio.core.config import RL_STAGES, RunConfig
+from mlxstudio.core.config import RL_STAGES, RunConfig, Stage
 from mlxstudio.core.distributed import World
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.models.local import resolve_model
@@ -34,18 +34,18 @@ def read_data(cfg: RunConfig, reward_model=None) -> tuple[list, list]:
     """(train, valid) examples of the stage; scored data without rewards gets them from
     the reward model."""
     train_file, valid_file = rl_data.data_files(cfg.data)
-    if cfg.stage == "dpo" and cfg.preference_loss == "kto":
+    if cfg.stage == Stage.DPO and cfg.preference_loss == "kto":
         read = lambda p: rl_data.read_labelled(p, cfg)  # noqa: E731
-    elif cfg.stage == "dpo":
+    elif cfg.stage == Stage.DPO:
         read = lambda p: rl_data.read_pairs(p, cfg)  # noqa: E731
-    elif cfg.stage == "grpo":
+    elif cfg.stage == Stage.GRPO:
         read = lambda p: rl_data.read_prompts(p, cfg)  # noqa: E731
     else:
         need = cfg.reward_model is None
         read = lambda p: rl_data.read_scored(p, cfg, need_reward=need)  # noqa: E731
     train = read(train_file)
     valid = read(valid_file) if valid_file else []
-    if cfg.stage == "rl" and reward_model is not None:
+    if cfg.stage == Stage.RL and reward_model is not None:
         for part in (train, valid):
             todo = [s for s in part if s.reward is None]
             if todo:
@@ -58,14 +58,14 @@ def read_data(cfg: RunConfig, reward_model=None) -> tuple[list, list]:
 def _check(cfg: RunConfig) -> None:
     if cfg.stage not in RL_STAGES:
         raise UserError(f"config: stage '{cfg.stage}' is not an RL stage ({', '.join(RL_STAGES)})")
-    if cfg.stage == "grpo" and not (cfg.reward_model or cfg.reward_functions):
+    if cfg.stage == Stage.GRPO and not (cfg.reward_model or cfg.reward_functions):
         raise UserError(
             "config: stage grpo needs a reward: reward_model (a built-in or file.py:Class) "
             "or reward_functions (several, with weights)"
         )
     if cfg.ppo_mini_batch_size is not None and cfg.ppo_mini_batch_size < 1:
         raise UserError("config: 'ppo_mini_batch_size' must be at least 1")
-    if cfg.stage == "grpo" and cfg.group_size < 2:
+    if cfg.stage == Stage.GRPO and cfg.group_size < 2:
         raise UserError("config: GRPO compares responses within a group: group_size >= 2")
     refuse_in_rl(cfg)
 
@@ -74,22 +74,22 @@ def uses_reference(cfg: RunConfig) -> bool:
     """Whether the stage reads the starting policy (CPO, SimPO and ORPO never do)."""
     from mlxstudio.core.rl.dpo import REFERENCE_FREE
 
-    return not (cfg.stage == "dpo" and cfg.preference_loss in REFERENCE_FREE)
+    return not (cfg.stage == Stage.DPO and cfg.preference_loss in REFERENCE_FREE)
 
 
 def _trainer(cfg: RunConfig, model, tokenizer, optimizer, reference: Reference | None):
     reward_model = load_rewards(cfg)
     train, valid = read_data(cfg, reward_model)
     args = (model, tokenizer, optimizer, cfg, train, valid, reference)
-    if cfg.stage == "dpo" and cfg.preference_loss == "kto":
+    if cfg.stage == Stage.DPO and cfg.preference_loss == "kto":
         from mlxstudio.core.rl.kto import KTOTrainer
 
         return KTOTrainer(*args), len(train)
-    if cfg.stage == "dpo":
+    if cfg.stage == Stage.DPO:
         from mlxstudio.core.rl.dpo import DPOTrainer
 
         return DPOTrainer(*args), len(train)
-    if cfg.stage == "grpo":
+    if cfg.stage == Stage.GRPO:
         from mlxstudio.core.rl.grpo import GRPOTrainer
 
         return GRPOTrainer(*args, reward_model=reward_model, checks=load_checks(cfg)), len(train)
@@ -119,9 +119,9 @@ class RL:
             cfg = replace(cfg, reward_model=absolute + (f":{cls}" if cls else ""))
         cfg = resolved(cfg)
         reward_model = None
-        if cfg.reward_model and (not learned or cfg.stage == "rl"):  # rl scores data up front
+        if cfg.reward_model and (not learned or cfg.stage == Stage.RL):  # rl scores data up front
             reward_model = load_reward_model(cfg.reward_model, cfg.reward_kwargs)
-        if cfg.stage == "grpo":  # every reward loads (a file's errors now, not at step 1)
+        if cfg.stage == Stage.GRPO:  # every reward loads (a file's errors now, not at step 1)
             load_rewards(cfg)
             load_checks(cfg)
         data_path = Path(cfg.data).expanduser().resolve()
