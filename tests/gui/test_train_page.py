@@ -175,6 +175,10 @@ def test_method_is_shown_not_chosen_here(window, qtbot):
     assert not hasattr(page, "method")  # the method is chosen on the Goal page
     window.state.update_config(stage="dpo")
     assert "Preference pairs (DPO)" in page.method_line.text()
+    assert "·" not in page.method_line.text().split("</b>")[0]  # the usual DPO: no suffix
+    window.state.update_config(preference_loss="simpo")  # not the usual DPO: named too
+    assert "Preference pairs (DPO) · SimPO" in page.method_line.text()
+    window.state.update_config(preference_loss="sigmoid")
     assert "Goal page" in page.method_line.text()
     with qtbot.waitSignal(page.goal_requested, timeout=1000):
         page.method_line.linkActivated.emit("goal")

@@ -24,13 +24,14 @@ from PySide6.QtWidgets import (
 
 from mlxstudio.core import events as ev
 from mlxstudio.core import paths, runs
-from mlxstudio.core.config import dump_config, load_config
+from mlxstudio.core.config import Stage, dump_config, load_config
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.runs import Status
 from mlxstudio.core.train.eta import StepClock
 from mlxstudio.core.train.memory_guard import CONTINUE_OR_STOP
 from mlxstudio.engine.job import JobThread, mlxstudio_command
 from mlxstudio.gui.eval_view import can_evaluate, evaluate_button
+from mlxstudio.gui.goals import METHODS, method_for
 from mlxstudio.gui.icons import icon, level_colour
 from mlxstudio.gui.notices import format_eta, run_notice
 from mlxstudio.gui.pages.base import Page
@@ -597,7 +598,10 @@ class TrainPage(Page):
     def _state_changed(self) -> None:
         cfg = self.state.config
         method = method_name(cfg.stage)
-        if cfg.stage == "grpo" and cfg.reward_model:
+        chosen = method_for(cfg.stage, cfg)
+        if chosen is not None and chosen is not METHODS[cfg.stage][0]:  # not the usual one
+            method += f" · {chosen.title}"
+        if cfg.stage == Stage.GRPO and cfg.reward_model:
             method += f", reward: {cfg.reward_model}"
         self.method_line.setText(
             f"Method: <b>{_html(method)}</b> &nbsp;·&nbsp; "
