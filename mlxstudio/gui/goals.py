@@ -51,7 +51,7 @@ GOALS: tuple[Goal, ...] = (
         "Show it a better and a worse answer to the same question; it learns to prefer the "
         "better kind (DPO).",
         "dpo",
-        ("preference",),
+        ("preference", "labeled"),
         "a prompt with a chosen and a rejected answer",
         '{"prompt": "Capital of France?", "chosen": "Paris.",\n'
         ' "rejected": "Well, that is a great question... Paris."}',

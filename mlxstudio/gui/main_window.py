@@ -161,6 +161,7 @@ class MainWindow(QMainWindow):
         """What the pages ask of each other goes through here, by their public methods."""
         self.goal_page.use_sample.connect(self._use_sample)
         self.data_page.goal_requested.connect(self.goal_page.choose)
+        self.data_page.method_requested.connect(self.goal_page.choose_method)
         self.history.open_run.connect(self.open_run)
         self.history.resume_run.connect(self.resume_run)
         self.history.serve_run.connect(self.serve_run)

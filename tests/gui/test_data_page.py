@@ -134,6 +134,28 @@ def test_data_of_another_goal_offers_to_switch(window, qtbot):
     assert window.goal_page.cards["prefer"].property("selected")
 
 
+def test_answers_marked_good_or_bad_choose_kto(window, qtbot, tmp_path):
+    """KTO's unpaired records fit the goal Prefer better answers and pick its KTO method:
+    DPO could not read them."""
+    page = window.data_page
+    window.goal_page.choose("prefer")
+    assert window.state.config.preference_loss == "sigmoid"
+    records = [
+        {"prompt": f"Capital of country {i}?", "completion": f"City {i}.", "label": i % 2 == 0}
+        for i in range(12)
+    ]
+    path = tmp_path / "kto.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    window.go("data")
+    page.open_path(path)
+    _checked(qtbot, page)
+    assert not page.switch_goal.isVisible()  # it is this goal's data
+    assert window.state.config.preference_loss == "kto"
+    assert window.goal_page.chosen_method().key == "kto"
+    shown = [page.table.item(r, 1).text() for r in range(page.table.rowCount())]
+    assert shown and "[label] good" in shown[0] and "[label] bad" in shown[1]
+
+
 def test_new_data_leaves_nothing_of_the_old(window, qtbot, chat_data, installed_tiny, tmp_path):
     page = window.data_page
     window.state.set_model(installed_tiny)

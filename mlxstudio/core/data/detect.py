@@ -16,6 +16,7 @@ from mlxstudio.core.data.formats import (
     Chat,
     Completions,
     Format,
+    Labeled,
     Preference,
     PretrainRL,
     PretrainSFT,
@@ -34,6 +35,7 @@ FORMATS: dict[str, type[Format]] = {
     for f in (
         SecondMe,
         Preference,
+        Labeled,
         PretrainRL,
         PretrainSFT,
         Alpaca,

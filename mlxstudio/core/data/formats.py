@@ -155,6 +155,23 @@ class Completions(Format):
         return out, problems
 
 
+class Labeled(Completions):
+    """Answers marked good or bad one at a time, for KTO (TRL's unpaired preference format):
+    {"prompt", "completion", "label": true|false}."""
+
+    name, label = "labeled", "answers marked good or bad (KTO)"
+    required = ("prompt", "completion", "label")
+
+    def matches(self, record: dict) -> bool:
+        return super().matches(record) and isinstance(record.get(self.keys[2]), bool)
+
+    def convert(self, record: dict) -> Converted:
+        out, problems = super().convert(record)
+        if out is not None:
+            out["label"] = record[self.keys[2]]
+        return out, problems
+
+
 class Text(Format):
     """mlx-lm text: {"text"}, also what plain text and Markdown files become."""
 

@@ -41,6 +41,8 @@ def render_plain(kind: str, record: dict) -> str:
             break
     if "reward" in record:
         parts.append(f"[reward] {record['reward']}")
+    if isinstance(record.get("label"), bool):  # KTO: this answer is marked good or bad
+        parts.append(f"[label] {'good' if record['label'] else 'bad'}")
     return "\n".join(parts)
 
 

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlxstudio.core import paths
+from mlxstudio.core.config import Stage
 from mlxstudio.core.data import FORMATS, DataOptions, tasks
 from mlxstudio.core.data.tasks import Checked, is_dataset_folder
 from mlxstudio.engine.task import TaskThread
@@ -70,6 +71,7 @@ class DataPage(Page):
     )
 
     goal_requested = Signal(str)  # switch the goal to this key (the data fits another goal)
+    method_requested = Signal(str)  # choose this method of the goal (the data needs it)
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
@@ -509,6 +511,9 @@ class DataPage(Page):
         goal = GOALS_BY_KEY[self.state.goal]
         if not formats or any(f in goal.formats for f in formats):
             self.switch_goal.hide()
+            cfg = self.state.config
+            if "labeled" in formats and cfg.stage == Stage.DPO and cfg.preference_loss != "kto":
+                self.method_requested.emit("kto")  # answers marked good or bad: only KTO reads them
             return
         other = next((g for g in GOALS if formats[0] in g.formats), None)
         if other is None:

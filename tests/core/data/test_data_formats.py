@@ -148,6 +148,15 @@ def test_preference():
     assert out is None and found[0].field == "chosen"
 
 
+def test_answers_marked_good_or_bad_for_kto():
+    rec = {"prompt": "p", "completion": "c", "label": False}
+    assert convert("labeled", rec) == ({"prompt": "p", "completion": "c", "label": False}, [])
+    labeled = make_format("labeled", DataOptions())
+    assert labeled.matches(rec) and labeled.kind == "completions"
+    assert not labeled.matches({"prompt": "p", "completion": "c", "label": "yes"})
+    assert not labeled.matches({"prompt": "p", "completion": "c"})  # plain completions
+
+
 SFT = {
     "prompt_format": "### Instruction:\n{instruction}\n\n### Response:",
     "response_format": " {response}",
