@@ -285,28 +285,14 @@ def attach_to_history(history) -> QAction:
     """An Evaluate action on run history's toolbar, for the one run selected."""
     action = QAction(icon("sample"), "Evaluate", history)
 
-    def update() -> None:
-        chosen = history.selected_runs()
-        one = chosen[0] if len(chosen) == 1 else None
-        active = one is not None and one == history.active_run
-        ok = can_evaluate(one) and not active
-        action.setEnabled(ok)
-        action.setToolTip(
-            "Compare the run's fine-tuned model with its base model on its test examples."
-            if ok
-            else "Select one finished run with adapters to evaluate it."
-        )
+    def run(run_dir: Path) -> None:
+        history.eval_dialog = open_evaluation(run_dir, history)
 
-    def trigger() -> None:
-        chosen = history.selected_runs()
-        if len(chosen) == 1 and action.isEnabled():
-            history.eval_dialog = open_evaluation(chosen[0], history)
-
-    action.triggered.connect(trigger)
-    history.toolbar.insertAction(history.actions_by_name["compare"], action)
-    history.table.itemSelectionChanged.connect(update)
-    update()
-    return action
+    tips = (
+        "Compare the run's fine-tuned model with its base model on its test examples.",
+        "Select one finished run with adapters to evaluate it.",
+    )
+    return history.add_run_action(action, can_evaluate, run, tips)
 
 
 def evaluate_button(page) -> QPushButton:

@@ -207,26 +207,13 @@ def attach_publish(history) -> QAction:
     """A "Publish…" action on run history's toolbar, for the one finished run selected."""
     action = QAction(icon("export"), "Publish…", history)
 
-    def update() -> None:
-        chosen = history.selected_runs()
-        one = chosen[0] if len(chosen) == 1 else None
-        ok = can_publish(one) and one != history.active_run
-        action.setEnabled(ok)
-        action.setToolTip(
-            "Upload the run to the Hugging Face Hub with a model card written from it."
-            if ok
-            else "Select one run that has saved its adapters to publish it."
-        )
+    def run(run_dir: Path) -> None:
+        history.publish_dialog = PublishDialog(run_dir, history)
+        history.publish_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        history.publish_dialog.show()
 
-    def trigger() -> None:
-        chosen = history.selected_runs()
-        if len(chosen) == 1 and action.isEnabled():
-            history.publish_dialog = PublishDialog(chosen[0], history)
-            history.publish_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            history.publish_dialog.show()
-
-    action.triggered.connect(trigger)
-    history.toolbar.insertAction(history.actions_by_name["compare"], action)
-    history.table.itemSelectionChanged.connect(update)
-    update()
-    return action
+    tips = (
+        "Upload the run to the Hugging Face Hub with a model card written from it.",
+        "Select one run that has saved its adapters to publish it.",
+    )
+    return history.add_run_action(action, can_publish, run, tips)

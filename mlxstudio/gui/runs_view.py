@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, QRect, Qt, QUrl, Signal
@@ -322,6 +323,34 @@ class RunHistory(QWidget):
     def action(self, name: str) -> QAction:
         """One of: open, resume, serve, export, compare, delete."""
         return self.actions_by_name[name]
+
+    def add_run_action(
+        self,
+        action: QAction,
+        allowed: Callable[[Path], bool],
+        run: Callable[[Path], None],
+        tips: tuple[str, str],
+    ) -> QAction:
+        """A toolbar action (before Compare) for the one run selected: enabled when
+        `allowed(run)` and the run is not training now; `tips` say what it does / needs."""
+
+        def update() -> None:
+            chosen = self.selected_runs()
+            one = chosen[0] if len(chosen) == 1 else None
+            ok = one is not None and one != self.active_run and allowed(one)
+            action.setEnabled(ok)
+            action.setToolTip(tips[0] if ok else tips[1])
+
+        def trigger() -> None:
+            chosen = self.selected_runs()
+            if len(chosen) == 1 and action.isEnabled():
+                run(chosen[0])
+
+        action.triggered.connect(trigger)
+        self.toolbar.insertAction(self.actions_by_name["compare"], action)
+        self.table.itemSelectionChanged.connect(update)
+        update()
+        return action
 
     def delete_run(self, run_dir: Path) -> bool:
         """Ask, then remove the run's folder (checkpoints and adapters with it)."""
