@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlxstudio.commands.generate import register as register_generate
 from mlxstudio.core.errors import UserError
 
 if TYPE_CHECKING:  # the CLI imports core.data only when a data command runs
@@ -52,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bins", type=int, default=20, help="histogram bins (20)")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
     p.set_defaults(func=cmd_stats)
+    register_generate(data)
 
 
 def _model(p: argparse.ArgumentParser, required: bool) -> None:

@@ -3,10 +3,9 @@ outcome and the run's final figures (steps, time, validation loss before -> afte
 
 from __future__ import annotations
 
-import math
-
 from mlxstudio.core import events as ev
 from mlxstudio.core.runs import Status
+from mlxstudio.core.train.eta import format_eta
 from mlxstudio.gui.widgets.plots import last_per_step
 from mlxstudio.gui.widgets.run_info import finite
 
@@ -16,14 +15,6 @@ TITLES = {
     Status.FAILED: "Training failed",
     "memory": "Training paused: memory nearly full",
 }
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds < 0:
-        return "–"
-    minutes, secs = divmod(math.ceil(seconds), 60)  # "0m 00s" only when nothing is left
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
 
 
 def figures(events: list[dict], step: int, total: int) -> str:

@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from mlxstudio.gui.notices import format_eta
+from mlxstudio.core.train.eta import format_eta
 
 LONG_ETA_S = 600  # from here on, the ETA also says when: "ETA 2h 05m (about 16:40)"
 

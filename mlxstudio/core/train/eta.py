@@ -7,6 +7,16 @@ from __future__ import annotations
 import math
 from collections import deque
 
+
+def format_eta(seconds: float | None) -> str:
+    """'2m 05s', '1h 05m'; '–' when unknown."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "–"
+    minutes, secs = divmod(math.ceil(seconds), 60)  # "0m 00s" only when nothing is left
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
 RECENT_REPORTS = 8  # step time over the last reports: follows a run that speeds up or slows
 
 

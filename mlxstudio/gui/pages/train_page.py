@@ -33,7 +33,8 @@ from mlxstudio.engine.job import JobThread, mlxstudio_command
 from mlxstudio.gui.eval_view import can_evaluate, evaluate_button
 from mlxstudio.gui.goals import METHODS, method_for
 from mlxstudio.gui.icons import icon, level_colour
-from mlxstudio.gui.notices import format_eta, run_notice
+from mlxstudio.core.train.eta import format_eta
+from mlxstudio.gui.notices import run_notice
 from mlxstudio.gui.pages.base import Page
 from mlxstudio.gui.style import make_primary, repolish, set_message, set_primary
 from mlxstudio.gui.widgets.memory_gauge import MemoryGauge
