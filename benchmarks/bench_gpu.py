@@ -21,6 +21,7 @@ import random
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -168,39 +169,165 @@ def run_torch(model: Path, data: Path, opts) -> dict:
     return json.loads(line[7:])
 
 
-def probe_child(argv: list[str]) -> None:
-    """Inside the child: one 2,048-token step's peak memory, forward alone and with the
-    LoRA gradient, on the model in argv[0] (where does a QLoRA step's memory go?)."""
+def qmm_child(argv: list[str]) -> None:
+    """Inside the child: one 4-bit quantized_matmul at a 7B layer's shapes on 2,048 tokens,
+    forward and forward + backward (the input's gradient, as LoRA needs), evaluated alone:
+    the memory it adds over its inputs, against its output and the weight in bfloat16 (a
+    dequantized copy of the weight would show as that much more)."""
+    import mlx.core as mx
+
+    tokens, rows = int(argv[0]), []
+    for n_in, n_out in ((4096, 4096), (4096, 11008), (11008, 4096)):
+        mx.random.seed(0)
+        w = mx.random.normal((n_out, n_in)).astype(mx.bfloat16) * 0.02
+        wq, scales, biases = mx.quantize(w, group_size=64, bits=4)
+        x = mx.random.normal((1, tokens, n_in)).astype(mx.bfloat16)
+        cot = mx.random.normal((1, tokens, n_out)).astype(mx.bfloat16)
+        del w
+        mx.eval(wq, scales, biases, x, cot)
+        mx.synchronize()
+        mx.clear_cache()
+
+        def f(x, wq=wq, scales=scales, biases=biases):
+            return mx.quantized_matmul(x, wq, scales, biases, transpose=True, group_size=64, bits=4)
+
+        def loss(x, cot=cot):
+            return (f(x) * cot).astype(mx.float32).sum()
+
+        row = {"shape": f"{n_in}->{n_out}"}
+        for name, fn in (("forward", f), ("fwd+bwd", mx.grad(loss))):
+            mx.synchronize()
+            base = mx.get_active_memory()
+            mx.reset_peak_memory()
+            out = fn(x)
+            mx.eval(out)
+            mx.synchronize()
+            row[name + "_extra_mb"] = (mx.get_peak_memory() - base) / 1e6
+            del out
+        row["output_mb"] = tokens * n_out * 2 / 1e6
+        row["input_mb"] = tokens * n_in * 2 / 1e6
+        row["bf16_weight_mb"] = n_in * n_out * 2 / 1e6
+        rows.append(row)
+    print("@qmm " + json.dumps(rows), flush=True)
+
+
+# Probes of one training step (--runs step-NAME): MLX's memory limit in GB (None: MLX's
+# default, 0.95 of the GPU; a tiny one makes every op wait for the GPU, so the peak is what
+# the step needs), gradient checkpointing, and environment for MLX's CUDA backend.
+STEP_PROBES = {
+    "default": (None, False, {}),
+    "sync": (0.001, False, {}),
+    "limit12": (12.0, False, {}),
+    "gc": (None, True, {}),
+    "gc-sync": (0.001, True, {}),
+    "gc-limit8": (8.0, True, {}),
+    "smallgraphs": (None, False, {"MLX_MAX_MB_PER_BUFFER": "100", "MLX_MAX_OPS_PER_BUFFER": "20"}),
+    "nographs": (None, False, {"MLX_USE_CUDA_GRAPHS": "0"}),
+}
+
+
+def step_child(argv: list[str]) -> None:
+    """Inside the child: our loop's compiled step (LoRA rank 8 on 16 layers, Adam) on one
+    row of random tokens, a few times; the forward alone first. Per step: the peak over
+    the memory held before it, and its time."""
     import mlx.core as mx
     import mlx.nn as nn
-    from mlx_lm.tuner.trainer import default_loss
+    import mlx.optimizers as optim
+    from mlx_lm.tuner.trainer import default_loss, grad_checkpoint
     from mlx_lm.tuner.utils import linear_to_lora_layers
     from mlx_lm.utils import load
 
-    model, _ = load(argv[0])
+    model_dir, tokens, limit, gc, steps = argv
+    tokens, steps = int(tokens), int(steps)
+    model, _ = load(model_dir)
     model.freeze()
-    linear_to_lora_layers(model, 16, dict(LORA))
-    tokens = int(argv[1]) if len(argv) > 1 else 2048
+    linear_to_lora_layers(model, min(16, len(model.layers)), dict(LORA))
+    if gc == "1":
+        grad_checkpoint(model.layers[0])
+    optimizer = optim.Adam(learning_rate=1e-5)
+    state = [model.state, optimizer.state]
+    loss_and_grad = nn.value_and_grad(model, default_loss)
+
+    @partial(mx.compile, inputs=state, outputs=state)
+    def step(batch, lengths):
+        (loss, _), grad = loss_and_grad(model, batch, lengths)
+        optimizer.update(model, grad)
+        return loss
+
+    mx.eval(model.parameters())
+    if limit != "none":
+        mx.set_memory_limit(int(float(limit) * 1e9))
+    report = {"weights_gb": mx.get_active_memory() / 1e9}
     batch = mx.random.randint(0, 1000, (1, tokens + 1))
     lengths = mx.array([[0, tokens]])
-    mx.eval(model.parameters())
-    base = mx.get_active_memory()
-    report = {"weights_gb": base / 1e9}
+    mx.eval(batch, lengths)
     mx.reset_peak_memory()
     mx.eval(model(batch[:, :-1]))
+    mx.synchronize()
     report["forward_peak_gb"] = mx.get_peak_memory() / 1e9
-    step = nn.value_and_grad(model, default_loss)
-    for name in ("grad_peak_gb", "grad_peak_again_gb"):
+    peaks, times = [], []
+    for _ in range(steps):
+        mx.synchronize()
         mx.reset_peak_memory()
-        (loss, _), grad = step(model, batch, lengths)
-        mx.eval(loss, grad)
-        report[name] = mx.get_peak_memory() / 1e9
-    print("@probe " + json.dumps(report), flush=True)
+        tic = time.perf_counter()
+        loss = step(batch, lengths)
+        mx.eval(state, loss)
+        mx.synchronize()
+        times.append(time.perf_counter() - tic)
+        peaks.append(mx.get_peak_memory() / 1e9)
+    report["step_peak_gb"] = max(peaks[1:])
+    report["first_step_peak_gb"] = peaks[0]
+    report["step_s"] = sum(times[2:]) / len(times[2:])
+    report["tokens_per_second"] = tokens / report["step_s"]
+    report["loss"] = loss.item()
+    print("@step " + json.dumps(report), flush=True)
+
+
+def run_probe(run: str, model: Path, opts) -> dict:
+    """A probe in a fresh process (MLX reads its CUDA settings once, at start)."""
+    import os
+
+    if run == "qmm":
+        out = child([sys.executable, __file__, "--child-qmm", str(opts.probe_tokens)])
+        return {"qmm": json.loads([x for x in out.splitlines() if x.startswith("@qmm ")][-1][5:])}
+    limit, gc, env = STEP_PROBES[run.removeprefix("step-")]
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        argv = [str(model), str(opts.probe_tokens), "none" if limit is None else str(limit)]
+        out = child([sys.executable, __file__, "--child-step", *argv, "1" if gc else "0", "6"])
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    return {"step": json.loads([x for x in out.splitlines() if x.startswith("@step ")][-1][6:])}
+
+
+def print_probes(results: dict) -> None:
+    for r in results.values():
+        for row in r.get("qmm", []):
+            print(
+                f"quantized_matmul {row['shape']:11} forward +{row['forward_extra_mb']:.0f} MB, "
+                f"forward+backward +{row['fwd+bwd_extra_mb']:.0f} MB (output "
+                f"{row['output_mb']:.0f} MB, input {row['input_mb']:.0f} MB, weight in bf16 "
+                f"{row['bf16_weight_mb']:.0f} MB)"
+            )
+    steps = {k: r["step"] for k, r in results.items() if "step" in r}
+    if steps:
+        print(f"\n{'step probe':18} {'weights':>7} {'fwd peak':>8} {'step peak':>9} "
+              f"{'1st step':>8} {'step s':>7} {'tok/s':>7}")  # fmt: skip
+    for name, p in steps.items():
+        print(
+            f"{name:18} {p['weights_gb']:7.2f} {p['forward_peak_gb']:8.2f} "
+            f"{p['step_peak_gb']:9.2f} {p['first_step_peak_gb']:8.2f} {p['step_s']:7.3f} "
+            f"{p['tokens_per_second']:7.0f}"
+        )
 
 
 def main() -> int:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child-probe":
-        return probe_child(sys.argv[2:]) or 0
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-qmm":
+        return qmm_child(sys.argv[2:]) or 0
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-step":
+        return step_child(sys.argv[2:]) or 0
     if len(sys.argv) > 1 and sys.argv[1] == "--child-torch":
         return torch_child(sys.argv[2:]) or 0
     if len(sys.argv) > 1 and sys.argv[1] == "--child-mlx-lm":
@@ -220,6 +347,8 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=400)
     parser.add_argument("--long", type=int, default=0, help="words per chat (0: mixed lengths)")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--model", type=Path, help="keep the model here (reused if there)")
+    parser.add_argument("--probe-tokens", type=int, default=2048, help="tokens of step-* probes")
     opts = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from mlxstudio.core.platform import backend
@@ -231,7 +360,9 @@ def main() -> int:
         work = Path(tmp)
         tic = time.perf_counter()
         tokenizer = opts.tokenizer or demo_tokenizer()
-        model = build_model(work / "model", SHAPES[opts.shape], tokenizer, bits=opts.bits)
+        model = opts.model or work / "model"
+        if not (model / "config.json").is_file():
+            build_model(model, SHAPES[opts.shape], tokenizer, bits=opts.bits)
         if opts.long:
             data = write_long_chats(work / "data", opts.examples, opts.long, seed=0)
         else:
@@ -242,16 +373,8 @@ def main() -> int:
         for run in runs:
             packing, gc = run.startswith("packed"), run.endswith("gc")
             try:
-                if run.startswith("probe"):  # probe, or probe-nographs: no CUDA graphs
-                    import os
-
-                    env = {"MLX_USE_CUDA_GRAPHS": "0"} if run.endswith("nographs") else {}
-                    os.environ.update(env)
-                    out = child([sys.executable, __file__, "--child-probe", str(model)])
-                    for key in env:
-                        os.environ.pop(key)
-                    line = [x for x in out.splitlines() if x.startswith("@probe ")][-1]
-                    results[run] = {"probe": json.loads(line[7:])}
+                if run == "qmm" or run.startswith("step-"):
+                    results[run] = run_probe(run, model, opts)
                     print(f"{run}: {json.dumps(results[run])}", flush=True)
                     continue
                 if run == "mlx_lm":
@@ -275,8 +398,7 @@ def main() -> int:
         f"{'run':14} {'trained tok/s':>13} {'x mlx_lm':>8} {'peak GB':>8} {'est GB':>7} {'err':>6}"
     )
     for name, r in results.items():
-        if "probe" in r:
-            print(f"{name:14} {r['probe']}")
+        if "qmm" in r or "step" in r:
             continue
         if "error" in r:
             print(f"{name:14} failed: {r['error'].splitlines()[-1][:90]}")
@@ -289,6 +411,7 @@ def main() -> int:
             f"{name:14} {tps / 1000:12.2f}k {ratio:>8} {r['peak_memory_gb']:8.2f} "
             f"{est or 0:7.2f} {err:>6}"
         )
+    print_probes(results)
     if opts.json:
         Path(opts.json).write_text(
             json.dumps({"settings": vars(opts), "results": results}, default=str)

@@ -114,6 +114,7 @@ def py2app_options(menubar_only: bool = False) -> dict:
             "jinja2",
             "yaml",
             "numpy",
+            "pypdf",  # data generate: imported late, when a folder holds PDFs
             "matplotlib",  # Save as image / `mlxstudio plot`: imported late; mpl-data fonts
         ],
         "includes": ["PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets"],

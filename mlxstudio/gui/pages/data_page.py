@@ -42,6 +42,7 @@ from mlxstudio.gui.goals import GOALS, GOALS_BY_KEY
 from mlxstudio.gui.icons import icon
 from mlxstudio.gui.pages.base import Page
 from mlxstudio.gui.style import make_primary, set_message
+from mlxstudio.gui.widgets.docs_dialog import DocsDialog
 from mlxstudio.gui.widgets.drop_zone import DropZone
 from mlxstudio.gui.widgets.field_map_dialog import FieldMapDialog
 from mlxstudio.gui.widgets.histogram import TokenHistogram
@@ -128,12 +129,17 @@ class DataPage(Page):
         folder.clicked.connect(self.choose_folder)
         self.sample_button = QPushButton(icon("sample"), "Use the sample data")
         self.sample_button.clicked.connect(self.use_sample)
+        documents = QPushButton(icon("import"), "Create from documents…")
+        documents.setToolTip(
+            "Have a model write questions and answers in your voice from a folder of notes."
+        )
+        documents.clicked.connect(self.create_from_documents)
         self.goal_line = QLabel()
         self.goal_line.setObjectName("Hint")
         self.goal_line.setWordWrap(True)
         self.goal_line.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         buttons = QHBoxLayout()
-        for b in (files, folder, self.sample_button):
+        for b in (files, folder, self.sample_button, documents):
             buttons.addWidget(b)
         buttons.addWidget(self.goal_line, 1)
         return buttons
@@ -310,6 +316,15 @@ class DataPage(Page):
             True, f"Drop other files to replace {self.source[0].name}" if self.source else ""
         )
         self._check(self.source)
+
+    def create_from_documents(self) -> DocsDialog:
+        """Open the dialog that makes a dataset from a folder of notes; its chat JSONL is
+        opened here like a dropped file."""
+        dialog = DocsDialog(self.username.text().strip() or full_name(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.chosen.connect(lambda chat: self.open_paths([chat]))
+        dialog.open()
+        return dialog
 
     def map_fields(self) -> FieldMapDialog:
         """Open the field-mapping dialog; accepting it checks the data again with the mapping."""
