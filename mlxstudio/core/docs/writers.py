@@ -84,10 +84,20 @@ def local_models() -> list:
 
 
 def default_model() -> Path:
-    """The largest installed chat model MLX can load; the demo model when there is none."""
+    """The largest installed chat model that fits in half the memory as it will compute
+    (float32 on the CPU); the demo model when there is none."""
     from mlxstudio.core.models.demo import install_demo
+    from mlxstudio.core.platform import compute_dtype_name
+    from mlxstudio.core.train.memory_guard import system_memory
 
-    usable = local_models()
+    memory = system_memory()
+    as_float32 = compute_dtype_name() == "float32"
+
+    def fits(entry) -> bool:
+        needed = 4 * (entry.parameters or 0) if as_float32 else entry.size_bytes
+        return memory is None or needed <= memory.total // 2
+
+    usable = [e for e in local_models() if fits(e)]
     return usable[0].path if usable else install_demo()
 
 

@@ -133,7 +133,7 @@ class DocsDialog(QDialog):
         layout.addLayout(self._build_bottom_row())
         self.name.setText(username)
         self.resize(920, 640)
-        self._update()
+        self._model_changed()
 
     # ---- layout pieces
     def _build_settings(self) -> QGroupBox:
@@ -217,7 +217,6 @@ class DocsDialog(QDialog):
         out_row.addWidget(self.out, 1)
         out_row.addWidget(self.choose_out_button)
         form.addRow("Save to", out_row)
-        self._model_changed()
         return box
 
     def _fill_models(self) -> None:
