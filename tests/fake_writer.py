@@ -54,6 +54,27 @@ def _answer(writer: Writer, prompt: str, cot: bool) -> str:
     return "\n".join(lines + ["I hope these help!"])
 
 
+def send_chat_reply(handler: BaseHTTPRequestHandler, body: dict, text: str) -> None:
+    """Answer a chat-completions request with `text`, in the shape OpenAI's API has."""
+    prompt = body["messages"][-1]["content"]
+    reply = {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model") or "fake",
+        "choices": [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+        ],
+        "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(text) // 4},
+    }
+    data = json.dumps(reply).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def _handler(writer: Writer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802 (http.server API)
@@ -63,26 +84,7 @@ def _handler(writer: Writer) -> type[BaseHTTPRequestHandler]:
                 time.sleep(writer.delay_s)
             prompt = body["messages"][-1]["content"]
             text = _answer(writer, prompt, "<think>" in prompt)
-            reply = {
-                "id": f"chatcmpl-{len(writer.requests)}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model") or "fake-writer",
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": text},
-                    }
-                ],
-                "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(text) // 4},
-            }
-            data = json.dumps(reply).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_chat_reply(self, body, text)
 
         def log_message(self, *args):
             pass

@@ -9,6 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from fake_writer import send_chat_reply
 
 from mlxstudio.core import runs
 from mlxstudio.core.errors import UserError
@@ -109,26 +110,7 @@ class FakeJudge(BaseHTTPRequestHandler):
         b = prompt.split("Answer B:\n")[1].split("\n\nWhich answer")[0]
         fa, fb = metrics.token_f1(a, ref), metrics.token_f1(b, ref)
         word = "A" if fa > fb else "B" if fb > fa else "TIE"
-        reply = {
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body.get("model", "judge"),
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": word},
-                }
-            ],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
-        }
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_chat_reply(self, body, word)
 
     def log_message(self, *args):
         pass
