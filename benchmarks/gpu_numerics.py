@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import sys
@@ -169,14 +170,19 @@ def write_prompts(folder: Path, n: int, seed: int) -> Path:
     return folder
 
 
-def attention_grad_errors(heads: int = 8, dim: int = 64) -> dict[str, float]:
+def attention_grad_errors(
+    heads: int = 8, dim: int = 64, kv_heads: int | None = None
+) -> dict[str, float]:
     """Relative error of causal attention's gradient (q, k, v) in bfloat16 against a
     float32 reference written out by hand, at 256 positions (CUDA: cuDNN's fused backward)
-    and 255 (MLX's unfused fallback)."""
+    and 255 (MLX's unfused fallback); kv_heads < heads: grouped-query attention."""
     import mlx.core as mx
+
+    kv_heads = kv_heads or heads
 
     def reference(q, k, v):
         n = q.shape[2]
+        k, v = (mx.repeat(x, heads // kv_heads, axis=1) for x in (k, v))
         scores = (q @ k.swapaxes(-1, -2)) * dim**-0.5
         causal = mx.arange(n)[:, None] >= mx.arange(n)[None, :]
         scores = mx.where(causal, scores, -mx.inf)
@@ -188,7 +194,8 @@ def attention_grad_errors(heads: int = 8, dim: int = 64) -> dict[str, float]:
     errors = {}
     for n in (256, 255):
         mx.random.seed(n)
-        q, k, v = (mx.random.normal((1, heads, n, dim)) for _ in range(3))
+        q = mx.random.normal((1, heads, n, dim))
+        k, v = (mx.random.normal((1, kv_heads, n, dim)) for _ in range(2))
         cot = mx.random.normal((1, heads, n, dim))
 
         def loss(f, q, k, v, cot=cot):
@@ -276,22 +283,44 @@ def main() -> int:
         def want(name: str) -> bool:
             return wanted is None or name in wanted
 
-        if want("attention_grad"):
-            errors = attention_grad_errors()
-            ok = max(errors.values()) < 0.02
-            text = "bf16 vs fp32 reference, relative error of dq/dk/dv: " + ", ".join(
-                f"{k} {v:.4f}" for k, v in errors.items()
-            )
-            report("attention_grad", ok, text)
-        if want("bf16_tracks_fp32"):
-            ref = train(work, "fp32", model=str(f32), compute_dtype="float32", **lora)
-            half = train(work, "bf16", model=str(f32), compute_dtype="bfloat16", **lora)
+        for name, kv in (("attention_grad", None), ("attention_grad_gqa", 5)):
+            if want(name):
+                errors = attention_grad_errors(heads=15 if kv else 8, kv_heads=kv)
+                ok = max(errors.values()) < 0.02
+                text = "bf16 vs fp32 reference, relative error of dq/dk/dv: " + ", ".join(
+                    f"{k} {v:.4f}" for k, v in errors.items()
+                )
+                report(name, ok, text)
+        refs: dict[str, dict] = {}
+
+        def tracks(name: str, model: Path, env: dict[str, str] | None = None) -> None:
+            """bf16 against float32 on `model` (its float32 run made once), bf16 with `env`."""
+            if str(model) not in refs:
+                refs[str(model)] = train(
+                    work, f"fp32-{model.name}", model=str(model), compute_dtype="float32", **lora
+                )
+            ref = refs[str(model)]
+            saved = {k: os.environ.get(k) for k in env or {}}
+            os.environ.update(env or {})
+            try:
+                half = train(work, name, model=str(model), compute_dtype="bfloat16", **lora)
+            finally:
+                for k, v in saved.items():
+                    os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
             pairs = list(zip(ref["train"], half["train"], strict=True))
             gaps = [abs(b["train_loss"] - a["train_loss"]) / a["train_loss"] for a, b in pairs]
             curve = " ".join(f"{a['train_loss']:.3f}/{b['train_loss']:.3f}" for a, b in pairs)
             ok = finite(half) and max(gaps) <= BF16_TOLERANCE
             text = f"max gap {max(gaps):.2%} (tolerance {BF16_TOLERANCE:.0%}); fp32/bf16: {curve}"
-            report("bf16_tracks_fp32", ok, text, {"fp32": ref, "bf16": half})
+            report(name, ok, text, {"fp32": ref, "bf16": half})
+
+        if want("bf16_tracks_fp32"):
+            tracks("bf16_tracks_fp32", f32)
+        if want("bf16_no_cudnn"):  # MLX's unfused attention in bf16 too
+            tracks("bf16_no_cudnn", f32, {"MLX_CUDA_USE_CUDNN_SDPA": "0"})
+        if want("bf16_mha"):  # as many key/value heads as query heads: no GQA
+            mha = dict(shape, num_key_value_heads=shape["num_attention_heads"])
+            tracks("bf16_mha", build_model(work / "mha-f32", mha, tokenizer, dtype="float32"))
         if want("float16"):
             run = train(work, "fp16", model=str(f32), compute_dtype="float16", **lora)
             ok, text = learned(run)

@@ -84,14 +84,17 @@ def _train_distributed(args: argparse.Namespace) -> int:
         parsed, backend = dist.read_hostfile(Path(args.hosts))
         hosts, backend = [h.ssh for h in parsed], backend or "ring"
     resume = Path(args.resume).expanduser().resolve() if args.resume else None
-    stage = _run_stage(resume) if resume else None
     if args.config:  # read as the ranks will (ours, mlx-lm's or MLX-Pretrain's format)
         from mlxstudio.core.mlx_pretrain.configs import load_run_config
 
         quiet = lambda m: None  # noqa: E731 - the ranks log the conversion
-        stage = load_run_config(args.config, args.pretrained_model, args.name, log=quiet).stage
-    if stage not in (None, Stage.SFT):
-        raise UserError(f"training on several hosts supports stage sft for now, not '{stage}'")
+        cfg = load_run_config(args.config, args.pretrained_model, args.name, log=quiet)
+        stage, grpo_loss = cfg.stage, cfg.grpo_loss
+    else:
+        stage, grpo_loss = _run_stage(resume), _run_config(resume).grpo_loss
+    problem = dist.several_ranks_problem(stage, grpo_loss)
+    if problem:
+        raise UserError(problem)
     rank_argv = ["train", "--events"]  # rank 0's events tell this process how it went
     if args.config:
         rank_argv.append(str(Path(args.config).expanduser().resolve()))
@@ -130,14 +133,18 @@ def _train_distributed(args: argparse.Namespace) -> int:
     return EXIT_CODES.get(outcome.status, events.EXIT_CRASH)
 
 
-def _run_stage(run_dir: Path | None) -> str:
-    """The stage a run directory was trained with (its config.yaml), to resume it alike."""
+def _run_config(run_dir: Path | None):
+    """The config a run directory was trained with (its config.yaml), to resume it alike."""
     from mlxstudio.core import runs
-    from mlxstudio.core.config import load_config
+    from mlxstudio.core.config import RunConfig, load_config
 
     if run_dir is None or not (run_dir / runs.CONFIG).is_file():
-        return Stage.SFT
-    return load_config(run_dir / runs.CONFIG).stage
+        return RunConfig()
+    return load_config(run_dir / runs.CONFIG)
+
+
+def _run_stage(run_dir: Path | None) -> str:
+    return _run_config(run_dir).stage
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -54,6 +54,21 @@ def world() -> World:
     return World(rank=group.rank(), size=group.size())
 
 
+def several_ranks_problem(stage: str, grpo_loss: str = "grpo") -> str | None:
+    """Why a run of this stage cannot train on several ranks, or None when it can."""
+    from mlxstudio.core.config import RL_STAGES, Stage
+
+    if stage not in (Stage.SFT, *RL_STAGES):
+        return f"training on several Macs supports stages sft, dpo, rl and grpo, not {stage}"
+    if stage == Stage.GRPO and grpo_loss == "dapo":
+        return (
+            "DAPO's dynamic sampling keeps a different number of groups on each Mac: on "
+            "several Macs choose the GRPO, Dr. GRPO or GSPO method (grpo_loss: grpo, "
+            "dr_grpo or gspo)"
+        )
+    return None
+
+
 def launched_by_mlx() -> bool:
     """Whether mlx.launch started this process (it sets MLX_RANK for every rank)."""
     return "MLX_RANK" in os.environ

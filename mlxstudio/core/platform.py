@@ -18,6 +18,12 @@ from dataclasses import dataclass
 
 _OPENBLAS_GLOB = "/usr/lib/*-linux-gnu/openblas-pthread/libblas.so.3"
 _REEXEC_MARK = "MLXSTUDIO_BLAS_CHECKED"
+# MLX's CUDA backend lets the CPU queue ten command buffers ahead of the GPU and frees what
+# their ops read only once the GPU has run them; on an H100/H200 a buffer holds up to 100
+# ops or 1 GB of inputs, so a 7B 4-bit QLoRA step that needs 13.3 GB peaked at 25.9 GB.
+# MLX's defaults for other GPUs: 14.0 GB at the same speed (measured on an H200). MLX reads
+# them once, when it starts.
+MLX_CUDA_BUFFERS = {"MLX_MAX_MB_PER_BUFFER": "100", "MLX_MAX_OPS_PER_BUFFER": "20"}
 
 
 def openblas_path() -> str | None:
@@ -38,8 +44,18 @@ def with_fast_blas(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def mlx_cuda_defaults(env: dict[str, str] | os._Environ) -> None:
+    """Smaller CUDA command buffers, unless set already (Linux: where MLX may run on CUDA;
+    Metal has its own smaller defaults under the same names)."""
+    if sys.platform.startswith("linux"):
+        for key, value in MLX_CUDA_BUFFERS.items():
+            env.setdefault(key, value)
+
+
 def reexec_with_fast_blas(argv: list[str]) -> None:
-    """Re-execute this command once with OpenBLAS preloaded, if it is not loaded yet."""
+    """Re-execute this command once with OpenBLAS preloaded, if it is not loaded yet; and
+    MLX's CUDA settings in the environment before MLX starts."""
+    mlx_cuda_defaults(os.environ)
     if os.environ.get(_REEXEC_MARK) or "mlx" in sys.modules:
         return
     lib = openblas_path()

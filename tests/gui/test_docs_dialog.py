@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from fake_writer import fake_writer, write_notes
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QLineEdit
 from screens import screenshot
 
@@ -18,6 +20,14 @@ from mlxstudio.gui.widgets.docs_dialog import LOCAL_TEXT, SERVER, SERVER_TEXT, D
 SOURCES = {"journal/2025-03-14-garden.md", "books.txt", "trip.html"}
 
 
+@pytest.fixture
+def styled(qapp):
+    """The app's look, as the window fixture has it (screenshots are to be looked at)."""
+    from mlxstudio.gui.style import apply_style
+
+    apply_style(qapp)
+
+
 def _row_with(dialog, words: str) -> int:
     answers = [dialog.table.item(r, 1).text() for r in range(dialog.table.rowCount())]
     return next(r for r, a in enumerate(answers) if words in a)
@@ -25,6 +35,21 @@ def _row_with(dialog, words: str) -> int:
 
 def _chat_records(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _drop(widget, path) -> None:
+    """A real QDropEvent with the folder's URL (offscreen Qt has no drag manager)."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    widget.dropEvent(event)
+    assert event.isAccepted()
 
 
 def _use_server(dialog, url: str) -> None:
@@ -43,8 +68,8 @@ def test_pairs_appear_are_edited_deleted_and_used(window, qtbot, tmp_path, studi
         # No dead buttons: Start says what it still needs.
         assert not dialog.start_button.isEnabled()
         assert dialog.why.text() == "Choose the folder of your notes"
-        assert not dialog.use_button.isEnabled() and dialog.use_button.text() == "Use these 0 pairs"
-        dialog.set_folder(notes)
+        assert not dialog.use_button.isEnabled() and dialog.use_button.text() == "Use the pairs"
+        _drop(dialog.zone, notes)
         assert dialog.zone.text() == "notes · 3 documents to read"
         assert dialog.out.text() == str(studio_home / "generated" / "notes")
         dialog.name.setText("")
@@ -67,14 +92,21 @@ def test_pairs_appear_are_edited_deleted_and_used(window, qtbot, tmp_path, studi
         assert dialog.is_running() and dialog.cancel_button.isEnabled()
         assert not dialog.start_button.isEnabled() and not dialog.name.isEnabled()
         # Pairs show up while the later chunks are still being written.
-        qtbot.waitUntil(lambda: dialog.table.rowCount() > 0 and dialog.is_running(), timeout=60_000)
-        assert "Chunk " in dialog.progress.format() and " of 3 · " in dialog.progress.format()
+        qtbot.waitUntil(
+            lambda: (
+                dialog.is_running()
+                and dialog.table.rowCount() == 3
+                and dialog.progress.format().startswith("Chunk 2 of 3 · 3 pairs · about ")
+            ),
+            timeout=60_000,
+        )
         assert not dialog.use_button.isEnabled()
         screenshot(dialog, "docs-dialog-running")
         qtbot.waitUntil(lambda: not dialog.is_running(), timeout=60_000)
 
     out = studio_home / "generated" / "notes"
     assert dialog.message.property("level") == "ok", dialog.message.text()
+    assert dialog.message.isVisible()
     assert dialog.message.text().startswith("8 pairs from 3 documents (3 chunks)")
     rows = dialog.table.rowCount()
     assert rows == len(load_pairs(out)) == 8
@@ -91,7 +123,7 @@ def test_pairs_appear_are_edited_deleted_and_used(window, qtbot, tmp_path, studi
     editor = dialog.table.viewport().findChild(QLineEdit)
     editor.setText(edited)
     qtbot.keyClick(editor, Qt.Key.Key_Return)
-    assert item.text() == edited
+    qtbot.waitUntil(lambda: item.text() == edited)  # the delegate commits on the next turn
     # Delete a row with the Delete key.
     castle = _row_with(dialog, "castle")
     gone = dialog.table.item(castle, 0).text()
@@ -112,7 +144,9 @@ def test_pairs_appear_are_edited_deleted_and_used(window, qtbot, tmp_path, studi
     questions = [r["messages"][-2]["content"] for r in records]
     assert edited in answers and gone not in questions
     assert {r["source"] for r in records} == SOURCES
-    assert all("Ada Lovelace" in r["messages"][0]["content"] for r in records)
+    memory = [r for r in records if not r["messages"][-2]["content"].startswith("<|ME|>")]
+    assert len(memory) == 6  # and the dated note's time question, in Second-Me's time format
+    assert all("Ada Lovelace" in r["messages"][0]["content"] for r in memory)
     assert len(load_pairs(out)) == 7  # the edits are in the output folder too
     # The Data page opened it like a dropped file (and, one clean file, prepared it).
     assert page.source == [chat]
@@ -121,7 +155,7 @@ def test_pairs_appear_are_edited_deleted_and_used(window, qtbot, tmp_path, studi
     screenshot(window, "data-from-documents")
 
 
-def test_cancel_then_continue_and_start_over(qtbot, tmp_path, studio_home):
+def test_cancel_then_continue_and_start_over(qtbot, tmp_path, studio_home, styled):
     notes = tmp_path / "notes"
     write_notes(notes)
     dialog = DocsDialog("Ada")
@@ -134,7 +168,10 @@ def test_cancel_then_continue_and_start_over(qtbot, tmp_path, studio_home):
         qtbot.waitUntil(lambda: dialog.table.rowCount() > 0, timeout=60_000)
         qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: not dialog.is_running(), timeout=30_000)
-        assert dialog.message.text().startswith("Stopped.")
+        assert dialog.message.isVisible() and dialog.message.text().startswith("Stopped.")
+        assert "press Continue to go on" in dialog.message.text()
+        assert dialog.start_button.property("primary") and not dialog.use_button.property("primary")
+        screenshot(dialog, "docs-dialog-stopped")
         first = dialog.table.rowCount()
         assert 0 < first < 8
         assert dialog.start_button.text() == "Continue" and dialog.start_button.isEnabled()
@@ -160,3 +197,36 @@ def test_cancel_then_continue_and_start_over(qtbot, tmp_path, studio_home):
         qtbot.waitUntil(lambda: not dialog.is_running(), timeout=60_000)
         assert dialog.message.property("level") == "ok", dialog.message.text()
         assert dialog.table.rowCount() == 4  # one pair a chunk, one more for the dated note
+
+
+def test_local_models_largest_first_and_unreadable_answers_offer_another_model(
+    qtbot, tmp_path, installed_tiny, styled
+):
+    from mlxstudio.core.docs.writers import local_models
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "plan.md").write_text("NEVER a note the model can answer about, it seems.\n")
+    dialog = DocsDialog("Ada")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    # Automatic (the core's choice: the largest that fits) is chosen; then the installed
+    # models, largest first; the server comes last.
+    found = [str(e.path) for e in local_models()]
+    assert str(installed_tiny) in found
+    listed = [dialog.model.itemData(i) for i in range(dialog.model.count())]
+    assert listed == ["", *found, SERVER] and dialog.model.currentIndex() == 0
+    assert dialog.model.currentText().startswith("Automatic: the largest model that fits")
+    assert dialog.options().model is None and dialog.options().url is None
+    dialog.model.setCurrentIndex(1)
+    assert dialog.options().model == found[0] and not dialog.server_row.isVisible()
+    dialog.set_folder(notes)
+    with fake_writer() as server:
+        _use_server(dialog, server.url)
+        dialog.start()
+        qtbot.waitUntil(lambda: not dialog.is_running(), timeout=60_000)
+    assert dialog.message.property("level") == "error"
+    assert "choose a larger model" in dialog.message.text(), dialog.message.text()
+    assert dialog.fix_button.isVisible() and dialog.fix_button.text() == "Choose another model"
+    assert dialog.table.rowCount() == 0 and not dialog.use_button.isEnabled()
+    screenshot(dialog, "docs-dialog-unreadable")

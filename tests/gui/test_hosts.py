@@ -42,8 +42,14 @@ def test_two_local_ranks_from_the_training_page(window, qtbot, tmp_path, chat_da
     assert sum(1 for e in events if e["event"] == "finished") == 1
 
 
-def test_several_macs_only_for_sft(window, tmp_path):
+def test_several_macs_for_fine_tuning_preference_and_grpo_but_not_dapo(window, tmp_path):
     page = window.train_page
     page.hosts.set_hostfile(tmp_path / "hosts.json")
     window.goal_page.choose("prefer")
-    assert any("Only supervised fine-tuning" in p for p in page.problems())
+    assert not any("several Macs" in p for p in page.problems())  # DPO runs there now
+    window.goal_page.choose("reward")
+    window.goal_page.online.setChecked(True)
+    window.goal_page.choose_method("dapo")
+    assert any("DAPO's dynamic sampling" in p for p in page.problems())
+    window.goal_page.choose_method("gspo")
+    assert not any("several Macs" in p for p in page.problems())

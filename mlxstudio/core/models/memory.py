@@ -286,12 +286,6 @@ def estimate(
     if s.fine_tune_type == "dora":
         act += DORA_WEIGHT_COPIES * layers * (shape.block_params() - 2 * shape.hidden) * 4
     logits = LOGIT_COPIES * tokens * shape.vocab * 4
-    if s.backend == "cuda" and bits is not None:
-        # MLX's CUDA quantized matmul dequantizes each weight for a long input into a
-        # temporary that lives until the command buffer ends: a step holds about one
-        # compute-dtype copy of every quantized linear (measured on an H200, 7B 4-bit:
-        # forward alone 6.2 GB over the weights, a step 11-21 GB; checkpointing or not).
-        weights += shape.layers * (shape.block_params() - 2 * shape.hidden) * abytes
     est = MemoryEstimate(
         weights_gb=weights / GB,
         trainable_gb=trainable / GB,

@@ -148,10 +148,13 @@ class RL:
             trainable=trainable,
             loop_class=RLLoop,
             loop_args=dict(
-                plan=RecordPlan(n_train, cfg.batch_size, cfg.seed), valid_set=None, trainer=trainer
+                plan=RecordPlan(n_train, cfg.batch_size, cfg.seed, rank),
+                valid_set=None,
+                trainer=trainer,
             ),
             make_sampler=lambda emit: make_sampler(model, tokenizer, cfg, emit),
             user_errors=(RewardError,),
+            start_fields=dict(world_size=rank.size, batch_size=cfg.batch_size),
         )
 
 

@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from mlxstudio.core import events as ev
+from mlxstudio.core.distributed import World
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.runs import Status
 from mlxstudio.core.train.batches import Position
@@ -31,15 +32,22 @@ class Trainer(Protocol):
 
 
 class RecordPlan:
-    """Batches of example indices in an order fixed by (seed, epoch), as BatchPlan does."""
+    """Batches of example indices in an order fixed by (seed, epoch), as BatchPlan does;
+    on several ranks, each yields its own equal slice of every global batch."""
 
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+    def __init__(self, n: int, batch_size: int, seed: int, rank: World | None = None) -> None:
+        rank = rank or World()
         if n < batch_size:
             raise UserError(
                 f"the training set has {n} examples, fewer than batch_size={batch_size}; "
                 f"lower batch_size or add data"
             )
-        self.n, self.batch_size, self.seed = n, batch_size, seed
+        if batch_size % rank.size:
+            raise UserError(
+                f"batch_size={batch_size} is the global batch and must divide by the "
+                f"{rank.size} ranks; use a multiple of {rank.size}"
+            )
+        self.n, self.batch_size, self.seed, self.rank = n, batch_size, seed, rank
 
     def iterate(self, start: Position) -> Iterator[tuple[Position, list[int]]]:
         epoch, index = start.epoch, start.index
@@ -49,8 +57,27 @@ class RecordPlan:
             while index < per_epoch:
                 batch = order[index * self.batch_size : (index + 1) * self.batch_size]
                 index += 1
-                yield Position(epoch, index), [int(i) for i in batch]
+                mine = batch[self.rank.rank :: self.rank.size]
+                yield Position(epoch, index), [int(i) for i in mine]
             epoch, index = epoch + 1, 0
+
+
+SUMMED = ("tokens", "padded_tokens")  # over ranks; every other figure is averaged
+
+
+def over_ranks(stats: dict[str, float], ranks: int) -> dict[str, float]:
+    """One step's figures for the whole global batch: token counts summed over the ranks,
+    losses, rewards and the rest averaged (each rank had an equal share)."""
+    if ranks == 1:
+        return stats
+    import mlx.core as mx
+
+    keys = sorted(stats)  # the same order on every rank
+    total = mx.distributed.all_sum(mx.array([float(stats[k]) for k in keys], mx.float32))
+    return {
+        k: float(v) if k in SUMMED else float(v) / ranks
+        for k, v in zip(keys, total.tolist(), strict=True)
+    }
 
 
 @dataclass
@@ -81,9 +108,10 @@ class RLLoop(Loop):
         window: dict[str, float] = {}
         steps, window_time = 0, 0.0
         batches = self.plan.iterate(s.position)
+        ranks = self.plan.rank.size
         while s.step < cfg.iters:
             self.check_pause()
-            if self.control.stop_requested:
+            if self.stop_requested(ranks):
                 break
             position, indices = next(batches)
             mx.random.seed(rng_seed(cfg.seed, s.step))  # sampling and dropout replay on resume
@@ -92,7 +120,7 @@ class RLLoop(Loop):
                 update.grads = self.grad_accum
                 update.apply = (s.step + 1) % cfg.grad_accumulation_steps == 0
             tic = time.perf_counter()
-            stats = self.trainer.step(indices)
+            stats = over_ranks(self.trainer.step(indices), ranks)
             if update is not None:
                 self.grad_accum = update.grads  # saved with a checkpoint mid-accumulation
             window_time += time.perf_counter() - tic

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mlxstudio.core.distributed import world
+
 
 class Update:
     """Call with the loss function's arguments: (loss, aux). `grads` holds the gradients
@@ -19,6 +21,7 @@ class Update:
         self.model, self.optimizer, self.grad_clip = model, optimizer, grad_clip
         self.accumulation = max(1, accumulation)
         self.value_and_grad = nn.value_and_grad(model, loss_fn)
+        self.ranks = world().size  # launched by mlx.launch: each rank has a slice of a batch
         self.grads = None
         self.apply = True
 
@@ -28,6 +31,10 @@ class Update:
         from mlx.utils import tree_map
 
         (loss, aux), grads = self.value_and_grad(self.model, *args)
+        if self.ranks > 1:
+            from mlx.nn.utils import average_gradients
+
+            grads = average_gradients(grads)
         if self.accumulation > 1:  # the mean over the n batches: each adds 1/n of its own
             grads = tree_map(lambda g: g / self.accumulation, grads)
             if self.grads is not None:

@@ -16,7 +16,12 @@ from mlxstudio.core.runs import Status
 from mlxstudio.core.train import checkpoint as ckpt
 from mlxstudio.core.train.batches import BatchPlan, Position, packed_loss
 from mlxstudio.core.train.control import Control
-from mlxstudio.core.train.memory_guard import MemoryGuard, wired_limit
+from mlxstudio.core.train.memory_guard import (
+    MemoryGuard,
+    cuda_memory_limit,
+    memory_limit,
+    wired_limit,
+)
 
 
 class Diverged(Exception):
@@ -211,7 +216,11 @@ class Loop:
         from mlx_lm.tuner.trainer import grad_checkpoint
 
         cfg, model = self.cfg, self.model
-        with wired_limit():  # as mlx-lm's generate does (large models, macOS 15+)
+        limit = cuda_memory_limit(cfg)
+        if limit:
+            self.log(f"Holding MLX to {limit / 1e9:.1f} GB (the estimate with headroom)")
+        # wired: as mlx-lm's generate does (large models, macOS 15+)
+        with wired_limit(), memory_limit(limit):
             if not cfg.grad_checkpoint:
                 return self._run()
             block = type(model.layers[0])  # mlx-lm patches the block's class: undone after

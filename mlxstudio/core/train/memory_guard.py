@@ -1,6 +1,7 @@
 """The memory guard: before each step, would it push the machine into heavy swapping? Then
 the loop saves a checkpoint and pauses with what to change, instead of thrashing for hours
-or being killed by the system. Also the wired-memory limit, set as mlx-lm's generate does."""
+or being killed by the system. Also the wired-memory limit, set as mlx-lm's generate does,
+and on CUDA a memory limit for MLX itself (see cuda_memory_limit)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ MEMINFO = Path("/proc/meminfo")
 CHECK_EVERY_S = 1.0  # reading the system's memory costs a subprocess on macOS
 # Between what happened and what to change in the guard's message (the window words it anew).
 CONTINUE_OR_STOP = "Close other apps and continue, or stop and "
+# The CUDA memory limit is the run's estimate times this: above the limit MLX waits for the
+# GPU at every op, so it must stay above what a step needs (the estimate is within +-25%).
+LIMIT_HEADROOM = 1.25
 
 
 @dataclass
@@ -84,6 +88,46 @@ def wired_limit() -> Iterator[None]:
         if old is not None:
             mx.synchronize()
             mx.set_wired_limit(old)
+
+
+def cuda_memory_limit(cfg) -> int | None:
+    """Bytes MLX should hold at most while this run trains on CUDA (None: leave MLX's own).
+
+    MLX keeps every buffer an op reads until the GPU has run that op, and lets the CPU queue
+    up to ten command buffers ahead of the GPU (on an H100/H200 each up to 100 ops or 1 GB of
+    inputs). Its default limit, 95% of the GPU, never holds that queue back, so a step's peak
+    is what it needs plus everything finished but not yet released: a 7B 4-bit QLoRA step
+    peaked at 21 GB, with or without gradient checkpointing. Past the limit MLX waits for the
+    GPU before the next op, so the peak stays near the larger of the limit and the need.
+    Fine-tuning only: the estimate models its steps, not preference or RL stages'."""
+    from mlxstudio.core.config import Stage
+    from mlxstudio.core.errors import UserError
+    from mlxstudio.core.models.memory import GB, ModelShape, TrainSettings, estimate
+    from mlxstudio.core.platform import backend
+
+    if cfg.stage != Stage.SFT or backend().name != "cuda":
+        return None
+    try:
+        shape = ModelShape.from_folder(Path(cfg.model))
+        need = estimate(shape, TrainSettings.from_run_config(cfg)).peak_gb
+    except (UserError, KeyError, ValueError):
+        return None
+    return int(need * LIMIT_HEADROOM * GB)
+
+
+@contextmanager
+def memory_limit(limit: int | None) -> Iterator[None]:
+    """MLX's memory limit lowered to `limit` bytes (never raised) while inside, restored after."""
+    import mlx.core as mx
+
+    if not limit:
+        yield
+        return
+    old = mx.set_memory_limit(min(limit, mx.get_memory_limit()))
+    try:
+        yield
+    finally:
+        mx.set_memory_limit(old)
 
 
 @dataclass

@@ -118,9 +118,10 @@ class DataPage(Page):
         self._update_prepare()
 
     # ---- layout pieces
-    def _build_sources(self) -> QHBoxLayout:
-        """The drop zone, and the buttons that choose files, a folder or the sample; the
-        buttons' row (with the goal's expected kind of data) is returned."""
+    def _build_sources(self) -> QVBoxLayout:
+        """The drop zone, and the buttons that choose files, a folder or the sample or make
+        data from documents; the buttons' row and the goal's expected kind of data under it
+        are returned."""
         self.zone = DropZone("Drop data files or a folder here")
         self.zone.dropped.connect(self.open_paths)
         files = QPushButton(icon("open"), "Choose files…")
@@ -141,8 +142,13 @@ class DataPage(Page):
         buttons = QHBoxLayout()
         for b in (files, folder, self.sample_button, documents):
             buttons.addWidget(b)
-        buttons.addWidget(self.goal_line, 1)
-        return buttons
+        buttons.addStretch(1)
+        # Its own line: beside four buttons a narrow window would squeeze it into a column.
+        rows = QVBoxLayout()
+        rows.setSpacing(4)
+        rows.addLayout(buttons)
+        rows.addWidget(self.goal_line)
+        return rows
 
     def _build_info_row(self) -> QHBoxLayout:
         """What the data is (or what is wrong), with Switch goal and Map fields."""

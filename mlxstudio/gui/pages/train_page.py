@@ -25,15 +25,15 @@ from PySide6.QtWidgets import (
 from mlxstudio.core import events as ev
 from mlxstudio.core import paths, runs
 from mlxstudio.core.config import Stage, dump_config, load_config
+from mlxstudio.core.distributed import several_ranks_problem
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.runs import Status
-from mlxstudio.core.train.eta import StepClock
+from mlxstudio.core.train.eta import StepClock, format_eta
 from mlxstudio.core.train.memory_guard import CONTINUE_OR_STOP
 from mlxstudio.engine.job import JobThread, mlxstudio_command
 from mlxstudio.gui.eval_view import can_evaluate, evaluate_button
 from mlxstudio.gui.goals import METHODS, method_for
 from mlxstudio.gui.icons import icon, level_colour
-from mlxstudio.core.train.eta import format_eta
 from mlxstudio.gui.notices import run_notice
 from mlxstudio.gui.pages.base import Page
 from mlxstudio.gui.style import make_primary, repolish, set_message, set_primary
@@ -257,8 +257,11 @@ class TrainPage(Page):
         if self.hosts.enabled.isChecked():
             if self.hosts.hostfile is None:
                 missing.append("Choose a hostfile to train on several Macs.")
-            elif self.state.config.stage != "sft":
-                missing.append("Only supervised fine-tuning runs on several Macs for now.")
+            else:
+                cfg = self.state.config
+                problem = several_ranks_problem(cfg.stage, cfg.grpo_loss)
+                if problem:
+                    missing.append(problem[0].upper() + problem[1:] + ".")
         return missing
 
     def progress_text(self) -> str:

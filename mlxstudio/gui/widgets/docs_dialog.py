@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 from mlxstudio.core import paths
 from mlxstudio.core.docs.documents import SUFFIXES, find_documents
 from mlxstudio.core.docs.generate import SETTINGS, GenerateOptions, GenerateResult, generate
-from mlxstudio.core.docs.pairs import PAIRS, Pair, load_pairs, save_pairs, write_dataset
+from mlxstudio.core.docs.pairs import CHAT, PAIRS, Pair, load_pairs, save_pairs, write_dataset
 from mlxstudio.core.docs.writers import local_models
 from mlxstudio.core.errors import UserError
 from mlxstudio.engine.task import TaskThread
@@ -50,6 +50,7 @@ from mlxstudio.gui.widgets.run_words import plain_words
 
 SERVER = "server"  # the model combo's entry for an OpenAI-compatible address
 QUESTION, ANSWER, SOURCE = range(3)
+TOOLTIP = Qt.ItemDataRole.ToolTipRole
 POLL_MS = 700  # the child appends a chunk's pairs at a time: more often shows nothing new
 LOCAL_TEXT = "Nothing leaves this Mac: the model runs here and reads your notes here."
 SERVER_TEXT = "Your notes are sent to this address, chunk by chunk. Use a server you trust."
@@ -66,7 +67,7 @@ _SETTING = re.compile(r"(?:(?<=\()|(?<=, ))(" + "|".join(SETTING_WORDS) + r") (?
 
 
 def use_text(n: int) -> str:
-    return "Use this pair" if n == 1 else f"Use these {n:,} pairs"
+    return {0: "Use the pairs", 1: "Use this pair"}.get(n, f"Use these {n:,} pairs")
 
 
 def default_out(folder: Path) -> Path:
@@ -140,6 +141,7 @@ class DocsDialog(QDialog):
         box = QGroupBox("Your notes and the model")
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.zone = DropZone("Drop the folder of your notes here")
         self.zone.set_compact(True, "Drop the folder of your notes here, or choose it")
         self.zone.dropped.connect(lambda found: self.set_folder(found[0]))
@@ -165,7 +167,9 @@ class DocsDialog(QDialog):
         self.url.setToolTip("The address of an OpenAI-compatible chat server.")
         self.url.textChanged.connect(self._update)
         self.server_model = QLineEdit()
-        self.server_model.setPlaceholderText("Its model name (if it needs one)")
+        self.server_model.setPlaceholderText("Model name (optional)")
+        self.server_model.setToolTip("The model the server should use, if it serves several.")
+        self.server_model.setMinimumWidth(170)
         self.server_row = QWidget()
         server = QHBoxLayout(self.server_row)
         server.setContentsMargins(0, 0, 0, 0)
@@ -220,21 +224,22 @@ class DocsDialog(QDialog):
         return box
 
     def _fill_models(self) -> None:
+        """Automatic first (the core's choice: the largest installed model that fits in
+        memory, else the demo model), then every installed chat model, the largest first."""
         from mlxstudio.gui.pages.model_page import parameters_text
 
         found = local_models()
-        for n, entry in enumerate(found):
-            largest = " · the largest" if n == 0 and len(found) > 1 else ""
-            self.model.addItem(
-                icon("model"), f"{entry.name} · {parameters_text(entry.parameters)}{largest}"
-            )
-            self.model.setItemData(n, str(entry.path))
-            self.model.setItemData(n, str(entry.path), Qt.ItemDataRole.ToolTipRole)
-        if not found:
-            self.model.addItem(icon("model"), "The demo model (SmolLM2-135M), installed on Start")
-            self.model.setItemData(0, "")
-        self.model.addItem(icon("serve"), "OpenAI-compatible server…")
-        self.model.setItemData(self.model.count() - 1, SERVER)
+        automatic = (
+            "Automatic: the largest model that fits in memory"
+            if found
+            else "The demo model (SmolLM2-135M), installed on Start"
+        )
+        self.model.addItem(icon("model"), automatic, "")
+        for entry in found:
+            text = f"{entry.name} · {parameters_text(entry.parameters)}"
+            self.model.addItem(icon("model"), text, str(entry.path))
+            self.model.setItemData(self.model.count() - 1, str(entry.path), TOOLTIP)
+        self.model.addItem(icon("serve"), "OpenAI-compatible server…", SERVER)
         self.model.setCurrentIndex(0)
 
     def _build_run_row(self) -> QHBoxLayout:
@@ -262,6 +267,7 @@ class DocsDialog(QDialog):
         self.message.setWordWrap(True)
         self.message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.hide()  # until there is something to say: no gap above the table
         self.fix_button = QPushButton()
         self.fix_button.clicked.connect(self._fix)
         self.fix_button.hide()
@@ -279,8 +285,7 @@ class DocsDialog(QDialog):
         self.table.setEditTriggers(
             QAbstractItemView.EditTrigger.DoubleClicked
             | QAbstractItemView.EditTrigger.EditKeyPressed
-            | QAbstractItemView.EditTrigger.AnyKeyPressed
-        )
+        )  # not any key: a stray one would replace an answer
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QUESTION, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(ANSWER, QHeaderView.ResizeMode.Stretch)
@@ -384,6 +389,11 @@ class DocsDialog(QDialog):
             restart=restart,
         )
 
+    def say(self, text: str, level: str | None = None) -> None:
+        """The run's outcome or what went wrong, above the pairs."""
+        set_message(self.message, text, level)
+        self.message.setVisible(bool(text))
+
     # ---- running
     def is_running(self) -> bool:
         return self.task is not None
@@ -404,6 +414,13 @@ class DocsDialog(QDialog):
             return "Choose where to save"
         return ""
 
+    def start_label(self) -> str:
+        """ "Continue" when the output folder holds a run that did not finish (no chat.jsonl
+        yet); Start skips the chunks done either way."""
+        out = self.out_path()
+        again = out is not None and (out / SETTINGS).is_file() and not (out / CHAT).is_file()
+        return "Continue" if again else "Start"
+
     def start(self, restart: bool = False) -> None:
         """Start, or continue a run on the same output folder (chunks done are skipped)."""
         if self.why_not():
@@ -417,7 +434,7 @@ class DocsDialog(QDialog):
                 self.show_saved_pairs()
             self._write_back()  # the child appends after what the user kept
         self.fix_button.hide()
-        set_message(self.message, "")
+        self.say("")
         self.task = TaskThread(generate, options, parent=self)
         self.task.progressed.connect(self._progressed)
         self.task.succeeded.connect(self._succeeded)
@@ -462,20 +479,17 @@ class DocsDialog(QDialog):
         if result.writer:
             parts.append(f"written by {result.writer} in {result.seconds:.0f} s")
         level = "warning" if result.chunks_skipped or result.unreadable_documents else "ok"
-        set_message(self.message, " · ".join(parts) + ". Check them, then use them.", level)
+        self.say(" · ".join(parts) + ". Check them, then use them.", level)
 
     def _failed(self, message: str) -> None:
         if not self._from_task():
             return
         if self.task.cancelled:
-            set_message(
-                self.message,
-                "Stopped. The pairs made so far are kept: press Continue to go on.",
-                "info",
-            )
+            go_on = self.start_label()
+            self.say(f"Stopped. The pairs made so far are kept: press {go_on} to go on.", "info")
             return
         fix = self.task.fix
-        set_message(self.message, plain_words(setting_words(message)), "error")
+        self.say(plain_words(setting_words(message)), "error")
         labels = {"restart": "Start over", "model": "Choose another model"}
         if fix in labels:
             self.fix_button.setText(labels[fix])
@@ -603,17 +617,21 @@ class DocsDialog(QDialog):
             return
         username = self.name.text().strip()
         if not username:
-            set_message(self.message, "Enter your name: the dataset's prompts name you.", "error")
+            self.say("Enter your name: the dataset's prompts name you.", "error")
             self.name.setFocus()
             return
-        self._write_back()
         settings = self.pairs_out / SETTINGS
         cot = self.cot.isChecked()
-        if settings.is_file():  # the answers were written with or without thinking then
-            cot = bool(json.loads(settings.read_text(encoding="utf-8")).get("cot", cot))
-        dataset = write_dataset(self.pairs_out, username, cot)
+        try:
+            self._write_back()
+            if settings.is_file():  # the answers were written with or without thinking then
+                cot = bool(json.loads(settings.read_text(encoding="utf-8")).get("cot", cot))
+            dataset = write_dataset(self.pairs_out, username, cot)
+        except (OSError, ValueError, UserError) as err:  # a full disk, a folder gone
+            self.say(f"Could not write the dataset: {err}", "error")
+            return
         if not dataset.records:
-            set_message(self.message, "None of these pairs makes a usable record.", "error")
+            self.say("None of these pairs makes a usable record.", "error")
             return
         self.chosen.emit(dataset.chat)
         self.accept()
@@ -624,13 +642,13 @@ class DocsDialog(QDialog):
         running = self.is_running()
         self.start_button.setEnabled(not why)
         self.why.setText("" if running else why)
-        out = self.out_path()
-        again = out is not None and (out / SETTINGS).is_file()
-        self.start_button.setText("Continue" if again and not running else "Start")
+        again = self.start_label() == "Continue"
+        self.start_button.setText("Start" if running else self.start_label())
         self.start_button.setToolTip(
-            "Go on where the last run stopped: chunks done are skipped."
+            "Go on where the last run stopped: the chunks done are skipped."
             if again
-            else "Read the notes and write questions and answers about them."
+            else "Read the notes and write questions and answers about them (the chunks done "
+            "in this output folder before are skipped)."
         )
         self.cancel_button.setEnabled(running)
         notes = (self.zone, self.choose_button, self.name, self.model, self.server_row)
@@ -640,9 +658,11 @@ class DocsDialog(QDialog):
         n = len(self.pairs)
         self.use_button.setText(use_text(n))
         self.use_button.setEnabled(bool(n) and not running)
-        # The next step is the accent: Start until there are pairs to use.
-        set_primary(self.use_button, bool(n) and not running)
-        set_primary(self.start_button, not (n and not running), "start")
+        # The next step is the accent: Start (or Continue) until a run has finished with
+        # pairs to use.
+        use_next = bool(n) and not running and not again
+        set_primary(self.use_button, use_next)
+        set_primary(self.start_button, not use_next, "start")
         self.delete_button.setEnabled(bool(self.table.selectedIndexes()))
         self.count.setText(
             "Double-click a question or an answer to change it."
