@@ -45,6 +45,8 @@ GLYPHS: dict[str, str] = {
     "copy": "fa6s.copy",
     "export": "fa6s.file-export",
     "delete": "fa6s.trash-can",
+    "add": "fa6s.plus",
+    "remove": "fa6s.xmark",
     "compare": "fa6s.code-compare",
     "download": "fa6s.download",
     "import": "fa6s.file-import",

@@ -92,3 +92,49 @@ def test_dpo_run_plots_the_margin(window, qtbot, installed_tiny):
     page.plots.redraw(everything=True)
     margin = page.plots.series[("train", "margin")]
     assert margin.n >= 2
+
+
+def test_several_rewards_with_weights_train_with_a_curve_each(window, qtbot, installed_tiny):
+    from mlxstudio.core import paths
+
+    page = window.goal_page
+    window.go("goal")
+    page.choose("reward")
+    page.online.setChecked(True)
+    page.reward.choose("max_words", "max_words=6")
+    weight = page.reward.rows[0].weight
+    assert not weight.isVisible()  # one reward: no weight to set
+    page.reward.add_button.click()  # the next built-in not chosen yet
+    assert len(page.reward.rows) == 2 and weight.isVisible()
+    page.reward.rows[1].picker.choose("repetition", "n=1")
+    page.reward.rows[1].weight.setValue(0.5)
+    cfg = window.state.config
+    assert (cfg.reward_model, cfg.reward_functions) == (
+        None,
+        [
+            {"name": "max_words", "weight": 1.0, "kwargs": {"max_words": 6}},
+            {"name": "repetition", "weight": 0.5, "kwargs": {"n": 1}},
+        ],
+    )
+    assert "max_words ×1 + repetition ×0.5" in window.train_page.method_line.text()
+    screenshot(window, "goal-rewards-combined")
+    page.reward.add()
+    page.reward.rows[2].remove.click()
+    assert len(page.reward.rows) == 2
+
+    window.state.set_data(paths.resources_dir() / "sample_data" / "rl" / "prompts")
+    window.state.set_model(installed_tiny)
+    window.state.update_config(
+        iters=2, num_layers=2, steps_per_eval=2, steps_per_report=1, save_every=2,
+        batch_size=2, group_size=2, max_new_tokens=8, sample_prompts=[],
+    )  # fmt: skip
+    window.go("train")
+    train = window.train_page
+    assert train.problems() == []
+    train.name_edit.setText("two-rewards")
+    train.start()
+    qtbot.waitUntil(lambda: not train.is_running(), timeout=300_000)
+    assert "completed" in train.summary.text(), train.log.toPlainText()[-2000:]
+    train.plots.redraw(everything=True)
+    for name in ("reward.max_words", "reward.repetition", "check.repetition"):
+        assert train.plots.series[("train", name)].n == 2, name

@@ -3,6 +3,8 @@ Data page expects (a sample of that format is shown here) and so the memory esti
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase, QMouseEvent
 from PySide6.QtWidgets import (
@@ -24,7 +26,7 @@ from mlxstudio.core.config import RunConfig
 from mlxstudio.gui.goals import GOALS, GOALS_BY_KEY, METHODS, Goal, Method
 from mlxstudio.gui.icons import IconLabel, icon
 from mlxstudio.gui.pages.base import Page
-from mlxstudio.gui.widgets.reward_picker import RewardPicker
+from mlxstudio.gui.widgets.reward_picker import RewardList
 
 GOAL_ICONS = {"answer": "goal-answer", "prefer": "goal-prefer", "reward": "goal-reward"}
 PROMPTS_SAMPLE = '{"prompt": "What is the capital of France?"}'
@@ -124,14 +126,17 @@ class GoalPage(Page):
         self.reward_kind.addButton(self.scored)
         self.reward_kind.addButton(self.online)
         self.reward_kind.buttonToggled.connect(lambda *_: self._store())
-        self.reward = RewardPicker()
+        self.reward = RewardList()
         self.reward.changed.connect(self._store)
         self.reward_box = QWidget()
-        reward_row = QHBoxLayout(self.reward_box)
-        reward_row.setContentsMargins(0, 0, 0, 0)
-        reward_row.addWidget(self.scored)
-        reward_row.addWidget(self.online)
-        reward_row.addWidget(self.reward, 1)
+        reward_column = QVBoxLayout(self.reward_box)
+        reward_column.setContentsMargins(0, 0, 0, 0)
+        kind_row = QHBoxLayout()
+        kind_row.addWidget(self.scored)
+        kind_row.addWidget(self.online)
+        kind_row.addStretch(1)
+        reward_column.addLayout(kind_row)
+        reward_column.addWidget(self.reward)
 
     def _build_sample(self) -> QHBoxLayout:
         """What the goal trains on, a sample record, and Use the sample data."""
@@ -233,6 +238,8 @@ class GoalPage(Page):
         out = {k: defaults[k].default for ms in METHODS.values() for m in ms for k in m.settings}
         return out | (method.settings if method else {})
 
+    _no_reward: ClassVar[dict] = dict(reward_model=None, reward_kwargs={}, reward_functions=None)
+
     def _store(self) -> None:
         online = self.stage() == "grpo"
         self._fill_methods()
@@ -256,8 +263,7 @@ class GoalPage(Page):
         self.sample.setPlainText(sample)
         self.state.update_config(
             stage=self.stage(),
-            reward_model=self.reward.spec() if online else None,
-            reward_kwargs=self.reward.settings() if online else {},
+            **(self.reward.config_values() if online else self._no_reward),
             reward_checks=checks,
             **self._method_settings(method),
         )

@@ -252,13 +252,13 @@ class TrainPage(Page):
             missing.append("Choose a model first (Model page).")
         if not self.state.config.data:
             missing.append("Choose a dataset first (Data page).")
-        if self.state.config.stage == "grpo" and not self.state.config.reward_model:
+        cfg = self.state.config
+        if cfg.stage == "grpo" and not (cfg.reward_model or cfg.reward_functions):
             missing.append("Choose a reward on the Goal page.")
         if self.hosts.enabled.isChecked():
             if self.hosts.hostfile is None:
                 missing.append("Choose a hostfile to train on several Macs.")
             else:
-                cfg = self.state.config
                 problem = several_ranks_problem(cfg.stage, cfg.grpo_loss)
                 if problem:
                     missing.append(problem[0].upper() + problem[1:] + ".")
@@ -607,6 +607,9 @@ class TrainPage(Page):
             method += f" · {chosen.title}"
         if cfg.stage == Stage.GRPO and cfg.reward_model:
             method += f", reward: {cfg.reward_model}"
+        elif cfg.stage == Stage.GRPO and cfg.reward_functions:
+            parts = [f"{p['name']} ×{p.get('weight', 1.0):g}" for p in cfg.reward_functions]
+            method += f", rewards: {' + '.join(parts)}"
         self.method_line.setText(
             f"Method: <b>{_html(method)}</b> &nbsp;·&nbsp; "
             "<a href='goal'>change it on the Goal page</a>"

@@ -1,11 +1,25 @@
-"""The reward for online RL: a built-in scoring rule with its settings, or the user's file."""
+"""The rewards for online RL: built-in scoring rules with their settings, or the user's
+files; one, or several added together with weights."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mlxstudio.gui.icons import icon
 
 REWARDS = (
     ("max_words", "Short answers (at most N words)", "max_words=20"),
@@ -109,3 +123,104 @@ class RewardPicker(QWidget):
         else:
             self.kwargs.setText(REWARDS[index][2])
         self.changed.emit()
+
+
+class RewardRow(QWidget):
+    """One reward of several: the picker, its weight and a remove button."""
+
+    def __init__(self, weight: float) -> None:
+        super().__init__()
+        self.picker = RewardPicker()
+        self.weight = QDoubleSpinBox()
+        self.weight.setRange(0.05, 10.0)
+        self.weight.setSingleStep(0.25)
+        self.weight.setValue(weight)
+        self.weight.setToolTip("How much this reward counts in the sum")
+        self.weight_label = QLabel("weight")
+        self.remove = QToolButton()
+        self.remove.setIcon(icon("remove"))
+        self.remove.setToolTip("Remove this reward")
+        line = QHBoxLayout(self)
+        line.setContentsMargins(0, 0, 0, 0)
+        line.addWidget(self.picker, 1)
+        line.addWidget(self.weight_label)
+        line.addWidget(self.weight)
+        line.addWidget(self.remove)
+
+    def show_weight(self, shown: bool) -> None:
+        for widget in (self.weight_label, self.weight, self.remove):
+            widget.setVisible(shown)
+
+
+class RewardList(QWidget):
+    """One reward, or several with weights: what GRPO trains on. `changed` on any edit."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rows: list[RewardRow] = []
+        self.column = QVBoxLayout(self)
+        self.column.setContentsMargins(0, 0, 0, 0)
+        self.column.setSpacing(4)
+        self.add_button = QPushButton(icon("add"), "Add a reward")
+        self.add_button.setToolTip(
+            "Score answers by several rules at once, each with a weight: the answer's "
+            "reward is their weighted sum, and each one gets its own curve."
+        )
+        self.add_button.clicked.connect(lambda: self.add())
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.add_button)
+        buttons.addStretch(1)
+        self.column.addLayout(buttons)
+        self.add()
+
+    def add(self, reward: str = "", kwargs: str | None = None, weight: float = 1.0) -> None:
+        """A row for one more reward (by default the first built-in not chosen yet)."""
+        used = {row.picker.spec() for row in self.rows}
+        reward = reward or next((k for k, _l, _e in REWARDS if k not in used), REWARDS[0][0])
+        row = RewardRow(weight)
+        self.rows.append(row)
+        self.column.insertWidget(len(self.rows) - 1, row)
+        example = next((e for k, _l, e in REWARDS if k == reward), "")
+        row.picker.choose(reward, example if kwargs is None else kwargs)
+        row.picker.changed.connect(self.changed)
+        row.weight.valueChanged.connect(lambda *_: self.changed.emit())
+        row.remove.clicked.connect(lambda: self.remove(row))
+        self._show_weights()
+        self.changed.emit()
+
+    def remove(self, row: RewardRow) -> None:
+        if len(self.rows) == 1:
+            return
+        self.rows.remove(row)
+        row.deleteLater()
+        self._show_weights()
+        self.changed.emit()
+
+    def choose(self, reward: str, kwargs: str = "") -> None:
+        """Just this one reward (a built-in's name or a file path)."""
+        for row in self.rows[1:]:
+            row.deleteLater()
+        del self.rows[1:]
+        self._show_weights()
+        self.rows[0].picker.choose(reward, kwargs)
+
+    def config_values(self) -> dict:
+        """The config keys: reward_model (+ reward_kwargs) for one, reward_functions for
+        several."""
+        if len(self.rows) == 1:
+            picker = self.rows[0].picker
+            return dict(reward_model=picker.spec(), reward_kwargs=picker.settings(),
+                        reward_functions=None)  # fmt: skip
+        parts = [
+            {"name": r.picker.spec(), "weight": round(r.weight.value(), 2),
+             "kwargs": r.picker.settings()}
+            for r in self.rows
+            if r.picker.spec()
+        ]  # fmt: skip
+        return dict(reward_model=None, reward_kwargs={}, reward_functions=parts or None)
+
+    def _show_weights(self) -> None:
+        for row in self.rows:
+            row.show_weight(len(self.rows) > 1)
