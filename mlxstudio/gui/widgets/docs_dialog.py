@@ -489,7 +489,8 @@ class DocsDialog(QDialog):
             self.say(f"Stopped. The pairs made so far are kept: press {go_on} to go on.", "info")
             return
         fix = self.task.fix
-        self.say(plain_words(setting_words(message)), "error")
+        text = plain_words(setting_words(message))
+        self.say(text[:1].upper() + text[1:], "error")  # the core's messages start small
         labels = {"restart": "Start over", "model": "Choose another model"}
         if fix in labels:
             self.fix_button.setText(labels[fix])
