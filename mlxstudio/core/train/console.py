@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -33,7 +34,10 @@ def describe(event: dict) -> str | None:
         return f"{where}  checkpoint saved" + ("  (best so far)" if event.get("best") else "")
     if kind == ev.Sample.kind:
         return f"{where}  sample: {event.get('prompt', '')!r} -> {event.get('response', '')!r}"
-    if kind in (ev.Warning.kind, ev.Paused.kind, ev.Resumed.kind, ev.Stopped.kind):
+    if kind == ev.Paused.kind:  # a person at a terminal: how to go on from here
+        how = f"continue with `kill -USR2 {os.getpid()}`, or stop with Ctrl-C (it saves)"
+        return f"  paused: {event.get('message', '') or 'at step ' + str(step)}; {how}"
+    if kind in (ev.Warning.kind, ev.Resumed.kind, ev.Stopped.kind):
         return f"  {kind}: {event.get('message', '') or 'at step ' + str(step)}"
     return None
 

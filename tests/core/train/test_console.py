@@ -34,3 +34,42 @@ def test_printer_is_an_event_sink():
     sink({"event": "val", "step": 1, "val_loss": 1.0})
     sink({"event": "finished", "status": "completed"})
     assert lines == ["  step     1  validation loss 1.000"]
+
+
+def test_a_paused_headless_run_says_how_to_continue_and_that_works(tmp_path, tiny_model, chat_data):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.core.train.conftest import tiny_config
+
+    cfg = tiny_config(tiny_model, chat_data, name="headless", iters=100000, steps_per_eval=1000)
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({k: v for k, v in vars(cfg).items() if v is not None}))
+    env = dict(os.environ)
+    env.pop("MLXSTUDIO_BLAS_CHECKED", None)
+    job = subprocess.Popen(
+        [sys.executable, "-m", "mlxstudio", "train", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    seen, asked = [], False
+    for line in job.stdout:
+        seen.append(line)
+        if " loss " in line and not asked:
+            job.send_signal(signal.SIGUSR1)  # as the window's Pause does
+            asked = True
+        if line.startswith("  paused:"):
+            pid = int(re.search(r"kill -USR2 (\d+)", line).group(1))
+            assert "stop with Ctrl-C" in line
+            os.kill(pid, signal.SIGUSR2)  # exactly what the line says to type
+        if line.startswith("  resumed:"):
+            job.send_signal(signal.SIGINT)
+    assert job.wait(timeout=120) == 130, "".join(seen)
+    assert any(s.startswith("  resumed:") for s in seen) and "Continue it with" in seen[-1]
