@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlxstudio.commands.generate import register as register_generate
 from mlxstudio.core.errors import UserError
+from mlxstudio.core.words import count
 
 if TYPE_CHECKING:  # the CLI imports core.data only when a data command runs
     from mlxstudio.core.data import DataOptions, Issue, Progress, TokenStats, ValidationReport
@@ -193,31 +194,27 @@ class _Printer:
             print(f"... and {self.hidden:,} more problem(s) not shown (--max-issues)")
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
 def _summary(report: ValidationReport) -> None:
     for f in report.files:
-        parts = [_count(f.records, "record")]
+        parts = [count(f.records, "record")]
         for n, label in ((f.skipped, "left out"), (f.dropped, "dropped")):
             if n:
                 parts.append(f"{n:,} {label}")
         for n, word in ((f.errors, "error"), (f.warnings, "warning")):
             if n:
-                parts.append(_count(n, word))
+                parts.append(count(n, word))
         print(f"{f.path}: {f.format or 'unknown format'}, {', '.join(parts)}")
-    dups = f" ({_count(report.duplicates, 'duplicate')})" if report.duplicates else ""
+    dups = f" ({count(report.duplicates, 'duplicate')})" if report.duplicates else ""
     print(
-        f"{_count(report.records, 'record')} in {_count(len(report.files), 'file')}, "
-        f"{report.elapsed:.2f} s: {_count(report.errors, 'error')}, "
-        f"{_count(report.warnings, 'warning')}{dups}"
+        f"{count(report.records, 'record')} in {count(len(report.files), 'file')}, "
+        f"{report.elapsed:.2f} s: {count(report.errors, 'error')}, "
+        f"{count(report.warnings, 'warning')}{dups}"
     )
 
 
 def _tokens_line(t: TokenStats) -> str:
     return (
-        f"tokens: {t.tokens:,} in {_count(t.records, 'record')}; min {t.min:,}, "
+        f"tokens: {t.tokens:,} in {count(t.records, 'record')}; min {t.min:,}, "
         f"median {t.median:,.0f}, p95 {t.p95:,.0f}, max {t.max:,}; {t.truncated:,} "
         f"({t.truncated_share:.1%}) over max_seq_length {t.max_seq_length:,}, "
         f"{t.tokens_cut:,} tokens would be cut"

@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 from mlxstudio.core.docs.chunks import CHUNK_CHARS, OVERLAP_CHARS
 from mlxstudio.core.docs.writers import API_KEY_ENV
+from mlxstudio.core.words import count
 
 
 def register(data: argparse._SubParsersAction) -> None:
@@ -86,9 +87,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(json.dumps(asdict(result), indent=1))
         return 0 if result.errors == 0 else 1
     print(
-        f"{result.pairs:,} pairs from {result.documents} documents ({result.chunks} chunks; "
-        f"{result.chunks_done_before} done before; {result.retries} answers asked again, "
-        f"{result.chunks_skipped} chunks left unreadable; {result.duplicates} duplicates dropped) "
+        f"{count(result.pairs, 'pair')} from {count(result.documents, 'document')} "
+        f"({count(result.chunks, 'chunk')}; {result.chunks_done_before} done before; "
+        f"{count(result.retries, 'answer')} asked again, "
+        f"{result.chunks_skipped} unreadable; {count(result.duplicates, 'duplicate')} dropped) "
         f"in {result.seconds:.0f} s{' by ' + result.writer if result.writer else ''}."
     )
     for problem in result.unreadable_documents:

@@ -35,6 +35,7 @@ GLYPHS: dict[str, str] = {
     "open": "fa6s.folder-open",
     "folder": "fa6s.folder",
     "sample": "fa6s.flask",
+    "documents": "fa6s.file-lines",
     "prepare": "fa6s.wand-magic-sparkles",
     "start": "fa6s.play",
     "pause": "fa6s.pause",

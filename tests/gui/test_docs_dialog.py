@@ -6,6 +6,7 @@ is opened on the Data page. Also: cancel then continue, and a changed setting's 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from fake_writer import fake_writer, write_notes
@@ -179,7 +180,7 @@ def test_cancel_then_continue_and_start_over(qtbot, tmp_path, studio_home, style
 
         dialog.start_button.click()  # goes on: the chunks done are not asked again
         qtbot.waitUntil(lambda: not dialog.is_running(), timeout=60_000)
-        assert "chunks done before" in dialog.message.text(), dialog.message.text()
+        assert re.search(r"\d chunks? done before", dialog.message.text()), dialog.message.text()
         assert dialog.table.rowCount() == 8
         questions = [dialog.table.item(r, 0).text() for r in range(8)]
         assert len(set(questions)) == 8
@@ -212,11 +213,12 @@ def test_local_models_largest_first_and_unreadable_answers_offer_another_model(
     dialog.show()
     # Automatic (the core's choice: the largest that fits) is chosen; then the installed
     # models, largest first; the server comes last.
-    found = [str(e.path) for e in local_models()]
+    models = local_models()
+    found = [str(e.path) for e in models]
     assert str(installed_tiny) in found
     listed = [dialog.model.itemData(i) for i in range(dialog.model.count())]
     assert listed == ["", *found, SERVER] and dialog.model.currentIndex() == 0
-    assert dialog.model.currentText().startswith("Automatic: the largest model that fits")
+    assert dialog.model.currentText().startswith(f"Automatic: {models[0].name}, the largest")
     assert dialog.options().model is None and dialog.options().url is None
     dialog.model.setCurrentIndex(1)
     assert dialog.options().model == found[0] and not dialog.server_row.isVisible()

@@ -83,10 +83,9 @@ def local_models() -> list:
     return sorted(usable, key=lambda e: (e.parameters or 0, e.size_bytes), reverse=True)
 
 
-def default_model() -> Path:
-    """The largest installed chat model that fits in half the memory as it will compute
-    (float32 on the CPU); the demo model when there is none."""
-    from mlxstudio.core.models.demo import install_demo
+def default_choice(models: list | None = None):
+    """The largest installed chat model (ModelEntry) that fits in half the memory as it will
+    compute (float32 on the CPU); None when none does."""
     from mlxstudio.core.platform import compute_dtype_name
     from mlxstudio.core.train.memory_guard import system_memory
 
@@ -97,8 +96,15 @@ def default_model() -> Path:
         needed = 4 * (entry.parameters or 0) if as_float32 else entry.size_bytes
         return memory is None or needed <= memory.total // 2
 
-    usable = [e for e in local_models() if fits(e)]
-    return usable[0].path if usable else install_demo()
+    return next((e for e in (local_models() if models is None else models) if fits(e)), None)
+
+
+def default_model() -> Path:
+    """default_choice's folder; the demo model (installed now if need be) when there is none."""
+    from mlxstudio.core.models.demo import install_demo
+
+    choice = default_choice()
+    return choice.path if choice else install_demo()
 
 
 def open_writer(model: str | None, url: str | None, api_key_env: str = API_KEY_ENV) -> Writer:

@@ -130,7 +130,7 @@ class DataPage(Page):
         folder.clicked.connect(self.choose_folder)
         self.sample_button = QPushButton(icon("sample"), "Use the sample data")
         self.sample_button.clicked.connect(self.use_sample)
-        documents = QPushButton(icon("import"), "Create from documents…")
+        documents = QPushButton(icon("documents"), "Create from documents…")
         documents.setToolTip(
             "Have a model write questions and answers in your voice from a folder of notes."
         )

@@ -40,8 +40,9 @@ from mlxstudio.core import paths
 from mlxstudio.core.docs.documents import SUFFIXES, find_documents
 from mlxstudio.core.docs.generate import SETTINGS, GenerateOptions, GenerateResult, generate
 from mlxstudio.core.docs.pairs import CHAT, PAIRS, Pair, load_pairs, save_pairs, write_dataset
-from mlxstudio.core.docs.writers import local_models
+from mlxstudio.core.docs.writers import default_choice, local_models
 from mlxstudio.core.errors import UserError
+from mlxstudio.core.words import count
 from mlxstudio.engine.task import TaskThread
 from mlxstudio.gui.icons import icon
 from mlxstudio.gui.style import make_primary, set_message, set_primary
@@ -229,10 +230,11 @@ class DocsDialog(QDialog):
         from mlxstudio.gui.pages.model_page import parameters_text
 
         found = local_models()
+        choice = default_choice(found)
         automatic = (
-            "Automatic: the largest model that fits in memory"
-            if found
-            else "The demo model (SmolLM2-135M), installed on Start"
+            f"Automatic: {choice.name}, the largest that fits in memory"
+            if choice
+            else "Automatic: the demo model (SmolLM2-135M), installed on Start if need be"
         )
         self.model.addItem(icon("model"), automatic, "")
         for entry in found:
@@ -466,13 +468,15 @@ class DocsDialog(QDialog):
         if not self._from_task():
             return
         parts = [
-            f"{result.pairs:,} pairs from {result.documents:,} documents ({result.chunks:,} chunks)"
+            f"{count(result.pairs, 'pair')} from {count(result.documents, 'document')} "
+            f"({count(result.chunks, 'chunk')})"
         ]
         if result.chunks_done_before:
-            parts.append(f"{result.chunks_done_before:,} chunks done before")
+            parts.append(f"{count(result.chunks_done_before, 'chunk')} done before")
         if result.chunks_skipped:
             parts.append(
-                f"{result.chunks_skipped:,} chunks skipped: the model's answers were unreadable"
+                f"{count(result.chunks_skipped, 'chunk')} skipped: the model's answers were "
+                "unreadable"
             )
         if result.unreadable_documents:
             parts.append(f"not read: {'; '.join(result.unreadable_documents)}")
