@@ -68,7 +68,7 @@ def parse_pairs(text: str, cot: bool = False) -> list[tuple[str, str]]:
 
     def close() -> None:
         if question is not None and answer is not None:
-            q, a = _clean(" ".join(question)), "\n".join(answer).strip()
+            q, a = _clean(" ".join(question)), _unquote("\n".join(answer).strip())
             if q and a and q.casefold() != a.casefold() and (not cot or _is_cot(a)):
                 pairs.append((q, a))
 
@@ -91,7 +91,17 @@ def parse_pairs(text: str, cot: bool = False) -> list[tuple[str, str]]:
 
 
 def _clean(question: str) -> str:
-    return _NUMBERING.sub("", question.strip().strip("*").strip())
+    return _unquote(_NUMBERING.sub("", question.strip().strip("*").strip()))
+
+
+def _unquote(text: str) -> str:
+    """'"What did I do?"' -> 'What did I do?': small models quote whole lines."""
+    for pair in ('""', "''", "\u201c\u201d"):
+        if len(text) > 2 and text[0] == pair[0] and text[-1] == pair[1]:
+            inner = text[1:-1]
+            if pair[0] not in inner and pair[1] not in inner:
+                return inner.strip()
+    return text
 
 
 def _is_cot(answer: str) -> bool:

@@ -109,6 +109,12 @@ def test_answers_are_read_in_the_shapes_models_write_them():
         ("Why did I plant tomatoes?", "For my grandmother's sauce.\nShe taught me."),
         ("When?", "In March."),
     ]
+    assert parse_pairs('Q: "What did I do on 2024-09-02?"\nA: "I walked up to the castle."') == [
+        ("What did I do on 2024-09-02?", "I walked up to the castle.")
+    ]
+    assert parse_pairs('Q: Which book?\nA: "Piranesi" by Susanna Clarke') == [
+        ("Which book?", '"Piranesi" by Susanna Clarke')  # a quoted title stays
+    ]
     assert parse_pairs("Here you go: tomatoes and sauce.") == []
     assert parse_pairs("Q: same\nA: Same") == []  # an echo is not an answer
     cot = "Q: Why?\nA: <think>The note says so.</think>\n<answer>Sauce.</answer>\nQ: How?\nA: Soil."
