@@ -10,13 +10,39 @@ mixed length (--long: ~2,000 tokens each). Figures are those of the second repor
 (after compilation): trained tokens/s (positions in the loss), all positions/s, the peak
 memory, and the estimate of core/models/memory.py for the same settings with its error.
 
-Runs (--runs): ours, packed, gc (ours with grad_checkpoint), packed_gc, mlx_lm, torch.
+Runs (--runs): ours, packed, gc (ours with grad_checkpoint), packed_gc, mlx_lm, torch; a
+run named NAME+mlxbuffers runs with MLX's own CUDA buffer sizes instead of ours
+(core/platform.py). Probes of where memory goes: qmm (one 4-bit quantized_matmul at 7B
+shapes, forward and backward, against its output and a dequantized weight's size) and
+step-NAME (one compiled LoRA step on --probe-tokens tokens under a memory limit, with or
+without checkpointing or CUDA graphs: STEP_PROBES).
+
+Measured on one H200 (MLX 0.32.4, 2026-12-02), 7B-shape 4-bit, rank 8 on 16 layers, 2,048
+tokens (--shape 7b --bits 4 --runs qmm,step-default,step-sync,...):
+
+    quantized_matmul 4096->11008 forward +45 MB, forward+backward +62 MB (output 45 MB,
+    input 17 MB, weight in bf16 90 MB): no dequantized weight copy
+
+    step probe         weights fwd peak step peak 1st step  step s   tok/s
+    step-default          4.49    10.64     25.94    15.50   0.346    5912
+    step-sync             4.49     6.20     13.28    13.20   0.386    5301
+    step-limit12          4.49    10.64     13.44    13.02   0.364    5621
+    step-gc               4.49    10.66     22.17    12.36   0.438    4678
+    step-gc-sync          4.49     6.20      7.21     7.14   0.509    4024
+    step-gc-limit8        4.49     8.08      8.69     8.25   0.458    4468
+    step-smallgraphs      4.49     6.50     14.05    12.94   0.349    5875
+    step-nographs         4.49    18.46     25.22    22.82   0.362    5650
+
+(sync: a limit so low that every op waits for the GPU, so the peak is what the step needs;
+smallgraphs: the buffer sizes core/platform.py now sets; that model's embedding and head
+were bf16, 0.58 GB over a fully 4-bit one.)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -37,6 +63,8 @@ SHAPES = {
                num_attention_heads=32, num_key_value_heads=32),
 }  # fmt: skip
 LORA = {"rank": 8, "scale": 20.0, "dropout": 0.0}
+# MLX's own command-buffer sizes on an H100/H200 (core/platform.py sets smaller ones)
+H200_BUFFERS = {"MLX_MAX_MB_PER_BUFFER": "1000", "MLX_MAX_OPS_PER_BUFFER": "100"}
 
 
 def write_long_chats(folder: Path, n: int, words: int, seed: int) -> Path:
@@ -87,8 +115,10 @@ def estimate_for(model: Path, opts, longest: int, packing: bool, gc: bool) -> fl
     return estimate(ModelShape.from_folder(model), settings).peak_gb
 
 
-def run_ours(model: Path, data: Path, opts, work: Path, packing: bool, gc: bool) -> dict:
-    name = "ours" + ("-packed" if packing else "") + ("-gc" if gc else "")
+def run_ours(
+    model: Path, data: Path, opts, work: Path, packing: bool, gc: bool, tag: str = ""
+) -> dict:
+    name = "ours" + ("-packed" if packing else "") + ("-gc" if gc else "") + tag
     run = train(
         work, name, model=str(model), data=str(data), iters=opts.iters,
         batch_size=opts.pack_batch_size if packing else opts.batch_size,
@@ -371,23 +401,29 @@ def main() -> int:
         print(f"model and data ready in {time.perf_counter() - tic:.0f}s; longest example "
               f"{longest} tokens", flush=True)  # fmt: skip
         for run in runs:
-            packing, gc = run.startswith("packed"), run.endswith("gc")
+            # NAME+mlxbuffers: MLX's own CUDA buffer sizes, not the smaller ones we set
+            base, _, extra = run.partition("+")
+            packing, gc = base.startswith("packed"), base.endswith("gc")
+            os.environ.update(H200_BUFFERS if extra == "mlxbuffers" else {})
             try:
                 if run == "qmm" or run.startswith("step-"):
                     results[run] = run_probe(run, model, opts)
                     print(f"{run}: {json.dumps(results[run])}", flush=True)
                     continue
-                if run == "mlx_lm":
+                if base == "mlx_lm":
                     # trained tokens only: mlx-lm's own figure (ratio 1 for its padding)
                     opts.steps_per_report = opts.iters // 2
                     results[run] = run_mlx_lm(model, data, opts, work, 1.0)
-                elif run == "torch":
+                elif base == "torch":
                     results[run] = run_torch(model, data, opts)
                 else:
-                    results[run] = run_ours(model, data, opts, work, packing, gc)
+                    results[run] = run_ours(model, data, opts, work, packing, gc, extra)
                     results[run]["estimate_gb"] = estimate_for(model, opts, longest, packing, gc)
             except SystemExit as err:  # one failed run (out of memory, say) is a row too
                 results[run] = {"error": str(err)[-600:]}
+            finally:
+                for key in H200_BUFFERS if extra == "mlxbuffers" else {}:
+                    os.environ.pop(key, None)
             print(f"{run}: {json.dumps(results[run])}", flush=True)
     what = f"{opts.shape}" + (f" {opts.bits}-bit" if opts.bits else " bfloat16")
     print(f"\n{what} random llama, {opts.examples} chats, batch {opts.batch_size} (packed: "

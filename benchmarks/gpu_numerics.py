@@ -14,6 +14,15 @@ Checks, each printed as a line with its figures and PASS/FAIL:
   - 4-bit QLoRA (compute_dtype auto on a 4-bit base), DoRA, packing, gradient
     checkpointing, DPO and GRPO each run in bfloat16 and learn (validation loss, DPO's
     held-out margin, GRPO's mean reward).
+
+Diagnostics (only with --only): bf16_no_cudnn and bf16_mha (bf16 against fp32 without
+cuDNN's attention, and on a model without grouped-query attention), bf16_diagnosis (in one
+process: gradients, the forward at equal weights, and eager / compiled training in each
+dtype; allow it ~4 minutes on an H200). On one H200 (2026-12-02) the SMALL model's bf16
+lagged fp32 by 24% through `mlxstudio train` (cuDNN off: 42%, no GQA: 20%), while in
+bf16_diagnosis its LoRA gradients matched fp32's (cosine >= 0.9996, norm ratio 0.996-1.014),
+its forward at equal weights too (held-out 6.0336 vs 6.0341), and 50 eager steps reached
+6.074 against fp32's 6.034 (0.7%): the gap is in the run's path, not in bf16 arithmetic.
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import child, write_dataset  # noqa: E402
 
+# Checks run only when --only names them: where bf16 loses to fp32 (see the module doc).
+DIAGNOSTICS = ("bf16_no_cudnn", "bf16_mha", "bf16_diagnosis")
 BF16_TOLERANCE = 0.02  # relative gap of bf16's mean train loss to float32's, every report
 SMALL = {  # a small llama of real proportions (SmolLM2-360M's block, fewer layers)
     "hidden_size": 960,
@@ -100,9 +111,13 @@ def build_model(
     model = llama.Model(llama.ModelArgs.from_dict(config))
     model.set_dtype(getattr(mx, dtype))
     if bits:
-        for layer in [*model.model.layers, model.model.embed_tokens, model.lm_head]:
+        for layer in model.model.layers:
             nn.quantize(layer, group_size=64, bits=bits)
             mx.eval(layer.parameters())
+        # nn.quantize swaps a module's children, never the module it is given: the
+        # embedding and the head are quantized from the model
+        outer = ("model.embed_tokens", "lm_head")
+        nn.quantize(model, group_size=64, bits=bits, class_predicate=lambda p, _: p in outer)
         config["quantization"] = {"group_size": 64, "bits": bits, "mode": "affine"}
     mx.eval(model.parameters())
     save_model(out, model, donate_model=True)
@@ -211,6 +226,122 @@ def attention_grad_errors(
     return errors
 
 
+def bf16_diagnosis(model_dir: Path, data: Path, steps: int) -> dict:
+    """Where bfloat16 training loses to float32, in one process on the same float32 model
+    (a bf16 copy of its base; LoRA matrices float32 in both, as in a run):
+    - the gradient of every LoRA matrix at the start (lora_b random so lora_a's is not 0):
+      cosine and norm ratio to float32's, with the loss on bf16 logits and on fp32 logits;
+    - `steps` Adam steps in each dtype from the same start on the same batches, then each
+      result's held-out loss evaluated in both dtypes: a gap at equal weights is the
+      forward pass; a gap between what each learned is the training."""
+    import types
+
+    import mlx.core as mx
+    import mlx.nn as nn
+    import mlx.optimizers as optim
+    from mlx.utils import tree_flatten
+    from mlx_lm.tuner.datasets import CacheDataset, load_dataset
+    from mlx_lm.tuner.trainer import default_loss
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+    from mlx_lm.utils import load
+
+    from mlxstudio.core.train.batches import BatchPlan, Position
+
+    def make(dtype: str):
+        model, tokenizer = load(str(model_dir))
+        model.set_dtype(getattr(mx, dtype))
+        model.freeze()
+        mx.random.seed(0)
+        linear_to_lora_layers(model, len(model.layers), {"rank": 8, "scale": 20.0, "dropout": 0})
+        return model, tokenizer
+
+    def loss_fp32_logits(model, batch, lengths):
+        logits = model(batch[:, :-1]).astype(mx.float32)
+        steps_ = mx.arange(1, batch.shape[1])
+        mask = (steps_ >= lengths[:, 0:1]) & (steps_ <= lengths[:, 1:])
+        ce = nn.losses.cross_entropy(logits, batch[:, 1:]) * mask
+        return ce.sum() / mask.sum(), mask.sum()
+
+    f32, tokenizer = make("float32")
+    b16, _ = make("bfloat16")
+    start = dict(tree_flatten(f32.trainable_parameters()))
+    args = types.SimpleNamespace(data=str(data), train=True, test=False, mask_prompt=False)
+    train_set = CacheDataset(load_dataset(args, tokenizer)[0])
+    plan = iter(BatchPlan(train_set, 4, 512, seed=0).iterate(Position()))
+    batches = [next(plan)[1] for _ in range(steps + 4)]  # as a run draws them
+    held = batches[-4:]
+
+    def set_lora(model, weights: dict) -> None:
+        model.load_weights(list(weights.items()), strict=False)
+        mx.eval(model.parameters())
+
+    def grads(model, loss_fn) -> dict:
+        (_, _), g = nn.value_and_grad(model, loss_fn)(model, *batches[0])
+        return dict(tree_flatten(g))
+
+    mx.random.seed(1)
+    probe = {
+        k: (mx.random.normal(v.shape) * 0.01 if k.endswith("lora_b") else v)
+        for k, v in start.items()
+    }
+    set_lora(f32, probe)
+    set_lora(b16, probe)
+    want = grads(f32, default_loss)
+    out: dict = {}
+    for name, fn in (("bf16", default_loss), ("bf16_fp32_logits", loss_fp32_logits)):
+        got = grads(b16, fn)
+        cos, ratio = {}, {}
+        for k, w in want.items():
+            g = got[k].astype(mx.float32)
+            cos[k] = ((g * w).sum() / (mx.linalg.norm(g) * mx.linalg.norm(w) + 1e-30)).item()
+            ratio[k] = (mx.linalg.norm(g) / (mx.linalg.norm(w) + 1e-30)).item()
+        worst = min(cos, key=cos.get)
+        ratios = sorted(ratio.values())
+        out[name] = {
+            "min_cos": cos[worst],
+            "worst": worst,
+            "mean_cos": sum(cos.values()) / len(cos),
+            "ratio_median": ratios[len(ratios) // 2],
+            "ratio_min": ratios[0],
+            "ratio_max": ratios[-1],
+        }
+
+    def held_loss(model) -> float:
+        return sum(default_loss(model, *b)[0].item() for b in held) / len(held)
+
+    learned = {}
+    for name, model in (("fp32", f32), ("bf16", b16)):
+        for how in ("eager", "compiled"):  # compiled: as the loop's step
+            set_lora(model, start)
+            opt = optim.Adam(learning_rate=2e-4)
+            loss_and_grad = nn.value_and_grad(model, default_loss)
+            state = [model.state, opt.state]
+
+            def update(batch, lengths, loss_and_grad=loss_and_grad, opt=opt, model=model):
+                (loss, _), g = loss_and_grad(model, batch, lengths)
+                opt.update(model, g)
+                return loss
+
+            if how == "compiled":
+                update = mx.compile(update, inputs=state, outputs=state)
+            losses = []
+            for batch in batches[:steps]:
+                loss = update(*batch)
+                mx.eval(state, loss)
+                losses.append(loss.item())
+            out[f"train_{name}_{how}"] = " ".join(
+                f"{sum(losses[i : i + 5]) / 5:.3f}" for i in range(0, len(losses) - 4, 5)
+            )
+            learned[f"{name}_{how}"] = dict(tree_flatten(model.trainable_parameters()))
+    for name, weights in learned.items():
+        for where, model in (("fp32", f32), ("bf16", b16)):
+            set_lora(model, weights)
+            out[f"trained_{name}_eval_{where}"] = held_loss(model)
+    set_lora(f32, start)
+    out["untrained_eval_fp32"] = held_loss(f32)
+    return out
+
+
 def train(work: Path, name: str, **settings) -> dict:
     """One `mlxstudio train` run; its events (train, val, done) and wall time."""
     cfg = {
@@ -281,7 +412,7 @@ def main() -> int:
         lora = dict(common, lora_parameters={"rank": 8, "scale": 20.0, "dropout": 0.0})
 
         def want(name: str) -> bool:
-            return wanted is None or name in wanted
+            return name in wanted if wanted else name not in DIAGNOSTICS
 
         for name, kv in (("attention_grad", None), ("attention_grad_gqa", 5)):
             if want(name):
@@ -314,6 +445,15 @@ def main() -> int:
             text = f"max gap {max(gaps):.2%} (tolerance {BF16_TOLERANCE:.0%}); fp32/bf16: {curve}"
             report(name, ok, text, {"fp32": ref, "bf16": half})
 
+        if want("bf16_diagnosis"):
+            d = bf16_diagnosis(f32, chats, opts.steps)
+            text = "\n    ".join(
+                f"{k}: " + (", ".join(f"{a} {b:.4g}" if isinstance(b, float) else f"{a} {b}"
+                                      for a, b in v.items()) if isinstance(v, dict)
+                            else f"{v:.4f}" if isinstance(v, float) else v)
+                for k, v in d.items()
+            )  # fmt: skip
+            report("bf16_diagnosis", True, text, d)
         if want("bf16_tracks_fp32"):
             tracks("bf16_tracks_fp32", f32)
         if want("bf16_no_cudnn"):  # MLX's unfused attention in bf16 too

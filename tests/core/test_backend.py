@@ -119,15 +119,17 @@ def test_rows_follow_the_datas_longest_example_unless_packed():
     assert short.activations_gb < full.activations_gb / 3
 
 
-def test_cuda_drops_attention_scores_and_counts_dequantized_copies():
+def test_cuda_drops_attention_scores_and_keeps_4bit_weights_4bit():
     shape = ModelShape.from_config(SHAPE_1B)
     base = TrainSettings(batch_size=1, max_seq_length=2048)
     cuda = TrainSettings(batch_size=1, max_seq_length=2048, backend="cuda")
     assert estimate(shape, cuda).activations_gb < estimate(shape, base).activations_gb
+    # MLX's CUDA quantized matmul keeps no dequantized copy (measured on an H200: one adds
+    # its output and nothing else), so the weights cost the same as on Metal
     q4 = ModelShape.from_config({**SHAPE_1B, "quantization": {"bits": 4, "group_size": 64}})
-    extra = estimate(q4, cuda).weights_gb - estimate(q4, base).weights_gb
-    linears = q4.layers * (q4.block_params() - 2 * q4.hidden)
-    assert extra == pytest.approx(linears * 2 / 1e9)
+    metal = TrainSettings(batch_size=1, max_seq_length=2048, backend="metal")
+    assert estimate(q4, cuda).weights_gb == estimate(q4, metal).weights_gb
+    assert estimate(q4, cuda).weights_gb < estimate(shape, cuda).weights_gb / 3
 
 
 def test_usable_memory_is_the_gpus_on_cuda(on_cuda, monkeypatch):

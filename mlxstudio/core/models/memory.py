@@ -9,9 +9,11 @@ peak = weights + trainable state (parameters, gradients, optimizer moments)
 The per-token coefficients were fitted to peaks measured with `mlxstudio train` on this
 CPU (float32) and checked against mlx-lm's published QLoRA figure for Llama-2-7B
 (benchmarks/bench_memory.py prints both). On CUDA (benchmarks/bench_gpu.py, one H200) they
-came within +3..+13% for a bf16 1B and -11..+13% for a 7B-shape 4-bit base, once the
-backend's two differences are counted: attention's fused backward keeps no scores, and a
-quantized base's matmuls hold dequantized copies of its weights.
+came within +7..+15% for a bf16 1B and -20..+6% for a 7B-shape 4-bit base (whose embedding
+and head were bf16, 0.58 GB the estimate did not count), once attention's fused backward
+there (no scores kept) is counted and MLX's CUDA buffers are bounded (core/platform.py and
+train/memory_guard.cuda_memory_limit; before, finished buffers waiting to be freed nearly
+doubled the 7B peak). Its quantized matmuls keep no dequantized copies.
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ class TrainSettings:
     packing: bool = False  # packed rows are max_seq_length long whatever the examples
     longest_example: int | None = None  # tokens of the data's longest example, when known
     # Where it trains ('cpu', 'metal', 'cuda'): on CUDA attention's backward pass is fused
-    # (no scores kept), and a quantized base's matmuls hold dequantized weight copies.
+    # (no scores kept).
     backend: str = "cpu"
 
     @classmethod
