@@ -1,47 +1,67 @@
 """Does the bundled GRPO demo (resources/configs/grpo_demo.yaml) learn without gaming its
-reward? Trains it on the demo model and prints the trained reward, the watched check (a
-reward never trained on) on held-out prompts, and the samples; exits 1 when the reward
-rose by gaming (the check fell) or did not rise.
+reward? Trains it on the demo model (arithmetic questions, rewarded only for the right
+number) and prints the trained reward first to last, the held-out exact-answer rate and the
+watched checks (rewards never trained on) at each validation, and the samples. Exits 0 only
+when the reward rose on both the training and the held-out questions and no check fell.
 
-    .venv/bin/python benchmarks/grpo_demo_check.py
+    .venv/bin/python benchmarks/grpo_demo_check.py [--set seed=1 --set iters=24]
 
-Not a test: on 2 CPU cores no setting tried so far (see issue 19's note) both raises the
-reward and keeps the check; it is here to be run on a faster machine or with more steps.
+On 2 CPU cores (about 7 min) seed 0 passes narrowly (held-out 0.438 -> 0.500) and seed 1
+fails (0.438 -> 0.312): more steps or prompts per step are for a faster machine.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import replace
 
 import numpy as np
+import yaml
 
 from mlxstudio.core import paths, runs
 from mlxstudio.core.config import load_config
 from mlxstudio.core.models.demo import install_demo
 from mlxstudio.core.rl.job import run_rl
 
+TOLERANCE = 0.02  # a check may wobble this much and still count as held
+
+
+def value(text: str):
+    """A --set value as YAML reads it, and 1e-4 as a number (YAML 1.1 reads a string)."""
+    try:
+        return float(text) if "e" in text.lower() else yaml.safe_load(text)
+    except ValueError:
+        return yaml.safe_load(text)
+
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--set", action="append", default=[], help="KEY=VALUE (YAML value)")
+    args = parser.parse_args()
     cfg = load_config(paths.resources_dir() / "configs" / "grpo_demo.yaml")
-    data = paths.resources_dir() / "sample_data" / "rl" / "prompts"
-    cfg = replace(cfg, model=str(install_demo()), data=str(data))
+    data = paths.resources_dir() / "sample_data" / "rl" / "math"
+    overrides = {k: value(v) for k, v in (s.split("=", 1) for s in args.set)}
+    cfg = replace(cfg, model=str(install_demo()), data=str(data), **overrides)
     result = run_rl(cfg, log=lambda m: None)
     events = list(runs.read_events(result.run_dir))
     train = [e for e in events if e["event"] == "train"]
     val = [e for e in events if e["event"] == "val"]
     rewards = [e["reward_mean"] for e in train]
-    first, last = float(np.mean(rewards[:4])), float(np.mean(rewards[-4:]))
-    print(f"train reward: first 4 steps {first:.3f}, last 4 {last:.3f}")
+    n = max(1, len(rewards) // 3)
+    first, last = float(np.mean(rewards[:n])), float(np.mean(rewards[-n:]))
+    print(f"train reward per step: {[round(r, 3) for r in rewards]}")
+    print(f"train reward: first {n} steps {first:.3f}, last {n} {last:.3f}")
     for e in val:
-        print(f"held-out at step {e['step']}: reward {e['reward_mean']:.3f} {e['rewards']}")
+        parts = ", ".join(f"{k} {v:.3f}" for k, v in e["rewards"].items())
+        print(f"held-out at step {e['step']}: exact-answer rate {e['reward_mean']:.3f} ({parts})")
     for e in events:
         if e["event"] == "sample":
             print(f"sample at step {e['step']}: {e['prompt']!r} -> {e['response']!r}")
-    check = [e["rewards"]["check.repetition"] for e in val]
-    rose = last > first + 0.05 and val[-1]["reward_mean"] > val[0]["reward_mean"]
-    kept = check[-1] >= check[0] - 0.02
-    print(f"reward rose: {rose}; watched check kept (no gaming): {kept}")
+    checks = [k for k in val[0]["rewards"] if k.startswith("check.")]
+    rose = last > first and val[-1]["reward_mean"] > val[0]["reward_mean"]
+    kept = all(val[-1]["rewards"][k] >= val[0]["rewards"][k] - TOLERANCE for k in checks)
+    print(f"reward rose: {rose}; watched checks held (no gaming): {kept}")
     return 0 if rose and kept else 1
 
 

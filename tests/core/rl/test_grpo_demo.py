@@ -1,72 +1,50 @@
-"""GRPO learns on the real demo model (SmolLM2-135M-Instruct) with a verifiable reward:
-answers of at most 10 words. Slow (a few minutes on 2 CPU cores): marked e2e."""
+"""The bundled GRPO demo (resources/configs/grpo_demo.yaml) learns without gaming: on the
+real demo model (SmolLM2-135M-Instruct), trained only on the verifiable math_answer reward,
+the exact-answer rate on held-out arithmetic questions rises while the watched checks
+(length window, no repeated word pairs; never trained on) do not fall. The margin is one
+question of 16 (7 -> 8) at the config's seed 0; another seed may not learn in 12 steps.
+Slow (5 min on 2 CPU cores shared with other jobs): marked e2e."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
-from rl_helpers import write_jsonl
 
-from mlxstudio.core import runs
-from mlxstudio.core.config import RunConfig
+from mlxstudio.core import paths, runs
+from mlxstudio.core.config import load_config
 from mlxstudio.core.models.demo import install_demo
 from mlxstudio.core.rl.job import run_rl
 
 pytestmark = pytest.mark.e2e
 
-PROMPTS = [
-    "Tell me about dogs.",
-    "Why is the sky blue?",
-    "What is machine learning?",
-    "Describe the ocean.",
-    "How do plants grow?",
-    "What is a computer?",
-    "Tell me about Paris.",
-    "Why do we sleep?",
-    "What is music?",
-    "Describe a forest.",
-    "How does rain form?",
-    "What is the moon?",
-]
 
-
-def test_grpo_learns_short_answers(tmp_path):
-    model = install_demo()
-    data = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": p} for p in PROMPTS])
-    cfg = RunConfig(
-        model=str(model),
+def test_grpo_demo_gets_more_answers_right_without_gaming(tmp_path):
+    cfg = load_config(paths.resources_dir() / "configs" / "grpo_demo.yaml")
+    data = paths.resources_dir() / "sample_data" / "rl" / "math"
+    # validate only before and after training; the samples are the benchmark's to show
+    cfg = replace(
+        cfg,
+        model=str(install_demo()),
         data=str(data),
-        stage="grpo",
-        name="grpo-demo",
-        reward_model="max_words",
-        reward_kwargs={"max_words": 10},
-        iters=12,
-        batch_size=2,
-        group_size=4,
-        max_new_tokens=24,
-        learning_rate=3e-4,
-        num_layers=8,
-        ppo_epochs=1,
-        kl_coef=0.05,
-        steps_per_report=1,
-        steps_per_eval=1000,
-        save_every=1000,
-        max_seq_length=128,
+        steps_per_eval=cfg.iters,
+        sample_prompts=None,
     )
     result = run_rl(cfg, log=lambda m: None)
     assert result.status == "completed"
-    train = [e for e in runs.read_events(result.run_dir) if e["event"] == "train"]
+    events = list(runs.read_events(result.run_dir))
+    train = [e for e in events if e["event"] == "train"]
+    before, after = [e for e in events if e["event"] == "val"]
     rewards = [e["reward_mean"] for e in train]
-    first, last = float(np.mean(rewards[:4])), float(np.mean(rewards[-4:]))
-    print(f"reward first 4 steps {first:.3f}, last 4 steps {last:.3f}; per step {rewards}")
-    print("kl per step", [round(e["kl"], 4) for e in train])
-    assert last > first + 0.1
+    n = len(rewards) // 3
+    first, last = float(np.mean(rewards[:n])), float(np.mean(rewards[-n:]))
+    print(f"train reward per step {[round(r, 3) for r in rewards]}: {first:.3f} -> {last:.3f}")
+    print(f"held-out before {before['rewards']}\nheld-out after {after['rewards']}")
     assert all(math.isfinite(e["kl"]) for e in train)
-    from mlxstudio.core.generate import answer, load_for_inference
-
-    policy, tokenizer = load_for_inference(model, result.run_dir)
-    said = [answer(policy, tokenizer, q, max_tokens=24) for q in PROMPTS[:3]]
-    print("greedy answers after training", said)
-    assert all(any(c.isalpha() for c in s) for s in said)  # real words, not symbol strings
+    assert last > first + 0.2  # more sampled answers right on the training questions
+    # and more greedy answers right on questions it never trained on
+    assert after["rewards"]["reward.math_answer"] > before["rewards"]["reward.math_answer"]
+    for check in ("check.length_window", "check.repetition"):  # no rambling, no loops
+        assert after["rewards"][check] >= before["rewards"][check] - 0.02, check

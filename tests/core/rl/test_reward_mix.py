@@ -148,21 +148,24 @@ def test_grpo_variants_log_each_reward_and_check(make_rl_config, tmp_path, varia
 
 
 def test_the_bundled_grpo_demo_config_reads_and_its_rewards_load():
+    import json
+
     from mlxstudio.core import paths
     from mlxstudio.core.config import load_config
 
     cfg = load_config(paths.resources_dir() / "configs" / "grpo_demo.yaml")
     assert cfg.stage == "grpo" and cfg.sample_prompts
     rewards = load_rewards(cfg)
-    assert [label for label, _, _ in rewards.parts] == ["length_window", "repetition", "relevance"]
-    # the ways earlier demos gamed a length reward score low on what it trains on now
-    asked = ["Tell me about dogs.", "How do fish breathe?", "Tell me about dogs."]
-    gamed = [
-        "Dogs. Dogs.",
-        "Fishing, or, as fish, fish, fish, fish, fish.",
-        "Dear user, I'm an AI.",
-    ]
-    fair = ["Dogs are loyal, friendly animals.", "Fish breathe through their gills.", "Dogs bark."]
-    assert max(score(rewards, asked, gamed)) < min(score(rewards, asked, fair))
-    checks = load_checks(cfg).parts_scores(["q"], ["Dear HG, Dear HG, Dear HG"])
-    assert list(checks) == ["repetition"] and checks["repetition"][0] < 0.5  # a loop
+    assert [label for label, _, _ in rewards.parts] == ["math_answer"]
+    assert cfg.data.endswith("sample_data/rl/math")
+    valid = paths.resources_dir() / "sample_data" / "rl" / "math" / "valid.jsonl"
+    record = json.loads(valid.read_text(encoding="utf-8").splitlines()[0])
+    asked, right = record["prompt"], record["answer"]
+    # only the right final number pays: no wording, length or second guess games it
+    said = [f"{right}", f"The answer is {right}.", f"{right} or {int(right) + 1}", "I think so."]
+    assert score(rewards, [asked] * 4, said, {"answer": [right] * 4}) == [1.0, 1.0, 0.0, 0.0]
+    checks = load_checks(cfg).parts_scores(
+        ["q", "q"], ["Dear HG, Dear HG, Dear HG", "To find it we need to think of it " * 3]
+    )
+    assert list(checks) == ["length_window", "repetition"]
+    assert checks["repetition"][0] < 0.5 and checks["length_window"][1] < 0.5  # loop, ramble
