@@ -23,8 +23,8 @@ class Goal:
     def sample_paths(self, stage: str = "") -> list[Path]:
         """The shipped sample of this goal's data (online RL learns from bare prompts)."""
         root = paths.resources_dir() / "sample_data"
-        if stage == "grpo":
-            return [root / "rl" / "prompts"]
+        if stage == "grpo":  # the GRPO demo's questions (ONLINE_DEMO), with their answers
+            return [root / "rl" / "math"]
         return [root / p for p in self.sample_data]
 
 
@@ -63,7 +63,7 @@ GOALS: tuple[Goal, ...] = (
         "It answers, a reward scores the answers, and it moves towards the high scores: "
         "answers you already scored, or a scoring rule applied as it learns.",
         "rl",
-        ("mlx-pretrain-rl", "completions", "chat"),
+        ("mlx-pretrain-rl", "completions", "chat", "prompts"),
         "answers with a score, or just prompts for a scoring rule",
         '{"instruction": "Capital of France?", "response": "Paris.", "reward": 1.0}',
         ("rl/scored",),

@@ -160,6 +160,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         """What the pages ask of each other goes through here, by their public methods."""
         self.goal_page.use_sample.connect(self._use_sample)
+        self.data_page.sample_requested.connect(self.goal_page.use_sample_data)
         self.data_page.goal_requested.connect(self.goal_page.choose)
         self.data_page.method_requested.connect(self.goal_page.choose_method)
         self.history.open_run.connect(self.open_run)

@@ -138,3 +138,47 @@ def test_several_rewards_with_weights_train_with_a_curve_each(window, qtbot, ins
     train.plots.redraw(everything=True)
     for name in ("reward.max_words", "reward.repetition", "check.repetition"):
         assert train.plots.series[("train", name)].n == 2, name
+
+
+def test_online_sample_is_the_grpo_demo_and_its_settings_are_on_the_lora_page(window, qtbot):
+    """Use the sample data for online RL: the bundled GRPO demo's questions, its reward
+    (the right number), its watched checks and the settings it learns with; the LoRA page
+    shows and edits the stage's own settings."""
+    from mlxstudio.core import paths
+    from mlxstudio.core.config import load_config
+
+    demo = load_config(paths.resources_dir() / "configs" / "grpo_demo.yaml")
+    page = window.goal_page
+    window.go("goal")
+    page.choose("reward")
+    page.online.setChecked(True)
+    page.reward.choose("max_words", "max_words=20")  # a reward the demo replaces
+    page.sample_button.click()
+    assert window.current_name() == "data"
+    qtbot.waitUntil(lambda: window.state.data_dir is not None, timeout=60_000)
+    assert window.state.data_dir.name == "math"
+    cfg = window.state.config
+    assert (cfg.stage, cfg.reward_model) == ("grpo", "math_answer")
+    assert cfg.reward_checks == demo.reward_checks and len(cfg.reward_checks) == 2
+    settings = ("group_size", "temperature", "learning_rate", "iters", "max_new_tokens")
+    assert [getattr(cfg, k) for k in settings] == [getattr(demo, k) for k in settings]
+
+    window.go("settings")
+    lora = window.lora_page
+    assert lora.stage_box.isVisible() and lora.stage_box.title() == "Learning from a reward"
+    assert (lora.w["group_size"].value(), lora.w["temperature"].value()) == (6, 0.3)
+    assert lora.w["learning_rate"].text() == "0.0001"
+    assert not lora.w["beta"].isVisible()
+    screenshot(window, "lora-grpo-settings")
+    lora.w["group_size"].setValue(4)
+    lora.w["temperature"].setValue(0.7)
+    assert (window.state.config.group_size, window.state.config.temperature) == (4, 0.7)
+    assert window.state.config.reward_model == "math_answer"  # the page keeps the rest
+
+    page.choose("prefer")
+    assert lora.stage_box.title() == "Preference" and lora.w["beta"].isVisible()
+    assert not lora.w["group_size"].isVisible()
+    lora.w["beta"].setValue(0.25)
+    assert window.state.config.beta == 0.25
+    page.choose("answer")
+    assert not lora.stage_box.isVisible()

@@ -20,6 +20,7 @@ from mlxstudio.core.data.formats import (
     Preference,
     PretrainRL,
     PretrainSFT,
+    Prompts,
     ShareGPT,
     Text,
 )
@@ -42,6 +43,7 @@ FORMATS: dict[str, type[Format]] = {
         ShareGPT,
         Chat,
         Completions,
+        Prompts,
         Text,
     )
 }

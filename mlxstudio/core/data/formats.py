@@ -4,7 +4,8 @@ A format knows its fields (renamable through DataOptions.fields), whether a reco
 like it (`matches`), and how to turn a record into what `mlxstudio train` reads
 (`convert` -> (output record or None, problems)). Output kinds are mlx-lm's own:
 chat `{"messages": [...]}`, completions `{"prompt", "completion"}`, text `{"text"}`;
-plus preference `{"prompt", "chosen", "rejected"}` for DPO.
+plus preference `{"prompt", "chosen", "rejected"}` for DPO and prompts `{"prompt", ...}`
+for online RL.
 """
 
 from __future__ import annotations
@@ -153,6 +154,24 @@ class Completions(Format):
         if isinstance(record.get("tools"), list):
             out["tools"] = record["tools"]
         return out, problems
+
+
+class Prompts(Format):
+    """Bare prompts for online RL (GRPO): {"prompt", ...}; the record's other fields are
+    kept, for a reward that reads them (math_answer's "answer")."""
+
+    name, label, required = "prompts", "prompts (a reward scores the answers)", ("prompt",)
+    kind = "prompts"
+
+    def convert(self, record: dict) -> Converted:
+        problems: list[Problem] = []
+        prompt = self.text(record, "prompt", problems)
+        if _failed(problems):
+            return None, problems
+        if not prompt.strip():
+            problems.append(warning(self.keys[0], "empty prompt", "write the prompt"))
+        rest = {k: v for k, v in record.items() if k != self.keys[0]}
+        return {"prompt": prompt, **rest}, problems
 
 
 class Labeled(Completions):

@@ -57,6 +57,8 @@ class TokenCounter:
             ]
         prompt = record["prompt"]
         head = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+        if kind == "prompts":  # online RL: the model writes the answer
+            return [head]
         out = []
         for key in ("chosen", "rejected"):
             answer = record[key]

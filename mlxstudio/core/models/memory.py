@@ -145,6 +145,10 @@ class TrainSettings:
     # Where it trains ('cpu', 'metal', 'cuda'): on CUDA attention's backward pass is fused
     # (no scores kept).
     backend: str = "cpu"
+    # Rows a batch example becomes: DPO's chosen and rejected, GRPO's group of answers; and
+    # the tokens GRPO writes after its prompt.
+    rows_per_example: int = 1
+    new_tokens: int = 0
 
     @classmethod
     def from_run_config(
@@ -170,6 +174,8 @@ class TrainSettings:
             optimizer=cfg.optimizer,
             grad_accumulation_steps=cfg.grad_accumulation_steps,
             compute_dtype=None if dtype in (None, "model") else dtype,
+            rows_per_example={"dpo": 2, "grpo": cfg.group_size}.get(cfg.stage, 1),
+            new_tokens=cfg.max_new_tokens if cfg.stage == "grpo" else 0,
         )
 
 
@@ -243,7 +249,8 @@ def row_tokens(s: TrainSettings) -> int:
     if s.packing or not s.longest_example:
         return s.max_seq_length
     multiple = 128 if s.backend == "cuda" else 32
-    return min(multiple * -(-s.longest_example // multiple), s.max_seq_length)
+    longest = s.longest_example + s.new_tokens
+    return min(multiple * -(-longest // multiple), s.max_seq_length)
 
 
 def estimate(
@@ -274,7 +281,7 @@ def estimate(
 
     abytes = DTYPE_BYTES[compute or shape.dtype]
     row = row_tokens(s)
-    tokens = s.batch_size * row
+    tokens = s.batch_size * s.rows_per_example * row
     scores = 0.0 if s.backend == "cuda" else ACT_SCORES * shape.heads * row
     per_token = (ACT_HIDDEN * shape.hidden + ACT_MLP * shape.intermediate + scores) * abytes
     if s.fine_tune_type != "full" and abytes < 4:

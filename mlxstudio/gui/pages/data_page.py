@@ -73,6 +73,7 @@ class DataPage(Page):
 
     goal_requested = Signal(str)  # switch the goal to this key (the data fits another goal)
     method_requested = Signal(str)  # choose this method of the goal (the data needs it)
+    sample_requested = Signal()  # the goal's sample (the Goal page knows its settings)
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(state, parent)
@@ -129,7 +130,7 @@ class DataPage(Page):
         folder = QPushButton(icon("folder"), "Choose folder…")
         folder.clicked.connect(self.choose_folder)
         self.sample_button = QPushButton(icon("sample"), "Use the sample data")
-        self.sample_button.clicked.connect(self.use_sample)
+        self.sample_button.clicked.connect(self.sample_requested)
         documents = QPushButton(icon("documents"), "Create from documents…")
         documents.setToolTip(
             "Have a model write questions and answers in your voice from a folder of notes."
@@ -282,10 +283,6 @@ class DataPage(Page):
         return split
 
     # ---- public API
-    def use_sample(self) -> None:
-        """The sample data of the chosen goal."""
-        self.open_paths(GOALS_BY_KEY[self.state.goal].sample_paths(self.state.config.stage))
-
     def choose_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
             self,
@@ -535,6 +532,8 @@ class DataPage(Page):
             cfg = self.state.config
             if "labeled" in formats and cfg.stage == Stage.DPO and cfg.preference_loss != "kto":
                 self.method_requested.emit("kto")  # answers marked good or bad: only KTO reads them
+            if "prompts" in formats and cfg.stage == Stage.RL:
+                self.method_requested.emit("grpo")  # bare prompts: a rule scores the answers
             return
         other = next((g for g in GOALS if formats[0] in g.formats), None)
         if other is None:
@@ -560,6 +559,9 @@ class DataPage(Page):
                     ),
                     "",
                 )
+            if rec.kind == "prompts":  # online RL: its own answers, and what scores them
+                known = ", ".join(f"{k}: {v}" for k, v in rec.record.items() if k != "prompt")
+                learned = "its own answers, scored" + (f" ({known})" if known else "")
             cells = (f"{Path(rec.file).name}:{rec.line}", rec.rendered, str(learned))
             for col, text in enumerate(cells):
                 self.table.setItem(row, col, QTableWidgetItem(text))

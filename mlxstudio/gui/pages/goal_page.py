@@ -22,14 +22,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mlxstudio.core.config import RunConfig
+from mlxstudio.core import paths
+from mlxstudio.core.config import RunConfig, load_config
 from mlxstudio.gui.goals import GOALS, GOALS_BY_KEY, METHODS, Goal, Method
 from mlxstudio.gui.icons import IconLabel, icon
 from mlxstudio.gui.pages.base import Page
 from mlxstudio.gui.widgets.reward_picker import RewardList
 
 GOAL_ICONS = {"answer": "goal-answer", "prefer": "goal-prefer", "reward": "goal-reward"}
-PROMPTS_SAMPLE = '{"prompt": "What is the capital of France?"}'
+PROMPTS_SAMPLE = '{"prompt": "What is 7 + 5? Reply with the number.", "answer": "12"}'
+# Online RL's sample is the bundled GRPO demo: its questions, its reward and checks, and the
+# settings it learns with (a reward that cannot be gamed, which the default settings miss).
+ONLINE_DEMO = "grpo_demo.yaml"
+DEMO_KEYS = (
+    "iters", "batch_size", "group_size", "max_new_tokens", "temperature", "learning_rate",
+    "kl_coef", "ppo_epochs", "num_layers", "max_seq_length", "steps_per_eval", "seed",
+    "sample_prompts", "sample_max_tokens",
+)  # fmt: skip
+WATCH = [{"name": "repetition"}]  # the gaming check of "Watch for reward gaming"
 CARD_SHEET = """
 #GoalCard { border: 1px solid palette(mid); border-radius: 10px; background: palette(base); }
 #GoalCard:hover { border-color: palette(highlight); }
@@ -158,8 +168,9 @@ class GoalPage(Page):
         # Online RL: a quality the policy is not trained on, logged beside the reward
         self.watch = QCheckBox("Watch for reward gaming")
         self.watch.setToolTip(
-            "Also score every answer for repetition, without training on it: a curve that "
-            "falls while the reward rises means the model is gaming the reward."
+            "Also score every answer for repetition (the sample: and a length window), "
+            "without training on it: a curve that falls while the reward rises means the "
+            "model is gaming the reward."
         )
         self.watch.setChecked(True)
         self.watch.toggled.connect(lambda *_: self._store())
@@ -167,6 +178,7 @@ class GoalPage(Page):
         method_column.addLayout(method_row)
         method_column.addWidget(self.method_when)
         self._methods_of = ""
+        self._checks = WATCH
 
         self.expects = QLabel()
         self.expects.setWordWrap(True)
@@ -179,7 +191,7 @@ class GoalPage(Page):
         self.sample_button.setToolTip(
             "Try it with a small dataset of this kind shipped with the app."
         )
-        self.sample_button.clicked.connect(lambda: self.use_sample.emit(self.sample_paths()))
+        self.sample_button.clicked.connect(self.use_sample_data)
         data_row = QHBoxLayout()
         data_row.addWidget(self.expects, 1)
         data_row.addWidget(self.sample_button)
@@ -206,12 +218,31 @@ class GoalPage(Page):
     def sample_paths(self) -> list:
         return self.goal.sample_paths(self.stage())
 
+    def use_sample_data(self) -> None:
+        """Open the goal's sample on the Data page; for online RL also take the demo's
+        reward, checks and settings, which that sample learns with."""
+        if self.stage() == "grpo":
+            demo = load_config(paths.resources_dir() / "configs" / ONLINE_DEMO)
+            first, *more = demo.reward_functions or [{"name": demo.reward_model}]
+            self.reward.choose(first["name"], _settings_text(first.get("kwargs")))
+            for part in more:
+                self.reward.add(part["name"], _settings_text(part.get("kwargs")),
+                                part.get("weight", 1.0))  # fmt: skip
+            self._checks = demo.reward_checks or WATCH
+            self.watch.setChecked(True)
+            self._store()
+            self.state.update_config(**{k: getattr(demo, k) for k in DEMO_KEYS})
+        self.use_sample.emit(self.sample_paths())
+
     def chosen_method(self) -> Method | None:
         methods = METHODS.get(self.stage(), ())
         return methods[max(self.method.currentIndex(), 0)] if methods else None
 
     def choose_method(self, key: str) -> None:
-        """Select a method of the current stage by its key (e.g. 'kto', 'dapo')."""
+        """Select a method of the current stage by its key (e.g. 'kto', 'dapo'); an online
+        RL method switches the reward goal to scoring with a rule."""
+        if self.goal.key == "reward" and any(m.key == key for m in METHODS["grpo"]):
+            self.online.setChecked(True)
         self._fill_methods()
         index = self.method.findData(key)
         if index < 0:
@@ -248,10 +279,12 @@ class GoalPage(Page):
         self.method_when.setText(method.when if method else "")
         self.reward.setVisible(online)
         self.watch.setVisible(online)
-        checks = [{"name": "repetition"}] if online and self.watch.isChecked() else None
+        checks = self._checks if online and self.watch.isChecked() else None
         expects = self.goal.expects
         if online:
-            expects = "prompts; the rule scores the answers"
+            expects = (
+                "prompts (with the right answer, for the maths reward); the rule scores the answers"
+            )
         elif method and method.data:
             expects = method.data
         self.expects.setText(
@@ -268,3 +301,12 @@ class GoalPage(Page):
             **self._method_settings(method),
         )
         self.state.set_goal(self.goal.key)
+
+
+def _settings_text(kwargs: dict | None) -> str:
+    """A reward's settings as its row writes them: 'a=1; b=x,y'."""
+
+    def text(v) -> str:
+        return ",".join(map(str, v)) if isinstance(v, list) else str(v)
+
+    return "; ".join(f"{k}={text(v)}" for k, v in (kwargs or {}).items())

@@ -75,6 +75,32 @@ FIELD_WIDTH = 110  # every field of the three boxes: their columns line up
 ROW_SPACING = 8  # between rows, the same in every box
 
 LORA_KEYS = ("rank", "scale", "dropout")  # lora_parameters' keys this page edits
+# Per stage, the settings of learning from pairs or rewards; a box shows those of the stage.
+STAGE_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
+    "dpo": (("beta", "Beta"),),
+    "rl": (("kl_coef", "KL weight"), ("clip_range", "Clip"), ("ppo_epochs", "Passes")),
+    "grpo": (
+        ("group_size", "Answers per prompt"),
+        ("temperature", "Temperature"),
+        ("max_new_tokens", "Answer tokens"),
+        ("kl_coef", "KL weight"),
+    ),
+}
+STAGE_TITLES = {"dpo": "Preference", "rl": "Learning from scores", "grpo": "Learning from a reward"}
+INT_KEYS = (
+    "num_layers",
+    "iters",
+    "batch_size",
+    "max_seq_length",
+    "grad_accumulation_steps",
+    "steps_per_eval",
+    "save_every",
+    "seed",
+    "group_size",
+    "max_new_tokens",
+    "ppo_epochs",
+)
+NUMBER_KEYS = ("beta", "kl_coef", "clip_range", "temperature")  # config fields (not lora's)
 INT_TOP = 2**31 - 1  # the most a QSpinBox holds, for keys without an upper limit
 NUMBER_TOP = 1e6  # the same for a QDoubleSpinBox
 DECIMALS = 2
@@ -186,6 +212,7 @@ class LoraPage(Page):
         top = self._build_top()
         self._build_fields()
         groups = self._build_groups()
+        self.stage_box = self._build_stage_box()
         self.message = QLabel()
         self.message.setObjectName("Hint")
         self.message.setWordWrap(True)
@@ -198,10 +225,12 @@ class LoraPage(Page):
         layout.addLayout(top)
         layout.addWidget(self.preset)
         layout.addLayout(groups)
+        layout.addWidget(self.stage_box)
         layout.addWidget(self.gauge)
         layout.addWidget(self.message)
         layout.addStretch(1)
         self.load_from_state()
+        state.settings_changed.connect(self._show_stage_keys)
 
     def _build_top(self) -> QHBoxLayout:
         """The presets' title, with Import and Export settings."""
@@ -240,6 +269,13 @@ class LoraPage(Page):
             "seed": _spin("seed"),
             "mask_prompt": QCheckBox("Train on answers only"),
             "grad_checkpoint": QCheckBox("Gradient checkpointing"),
+            "beta": _number("beta", 0.05),
+            "kl_coef": _number("kl_coef", 0.01),
+            "clip_range": _number("clip_range", 0.05),
+            "ppo_epochs": _spin("ppo_epochs"),
+            "group_size": _spin("group_size"),
+            "temperature": _number("temperature", 0.1),
+            "max_new_tokens": _spin("max_new_tokens", 16),
         }
         for value in spec_for("fine_tune_type").choices:
             self.w["fine_tune_type"].addItem(ADAPTERS.get(value, value), value)
@@ -292,6 +328,39 @@ class LoraPage(Page):
             groups.addWidget(box, 1)  # equal shares: no box stretches alone
         return groups
 
+    def _build_stage_box(self) -> QGroupBox:
+        """Preference and RL settings in one row, only those of the run's stage."""
+        box = QGroupBox()
+        QHBoxLayout(box)
+        self.stage_labels: dict[str, QLabel] = {}
+        for key in dict(pair for keys in STAGE_KEYS.values() for pair in keys):
+            self.stage_labels[key] = QLabel()
+            self.stage_labels[key].setToolTip(spec_for(key).help)
+            for widget in (self.stage_labels[key], self.w[key]):
+                widget.setParent(box)
+                widget.hide()
+        return box
+
+    def _show_stage_keys(self) -> None:
+        """The stage's settings, in its order (the same key may come first or last)."""
+        stage = self.state.config.stage
+        shown = STAGE_KEYS.get(stage, ())
+        self.stage_box.setVisible(bool(shown))
+        self.stage_box.setTitle(STAGE_TITLES.get(stage, ""))
+        row = self.stage_box.layout()
+        while row.count():
+            item = row.takeAt(0)
+            if item.widget():
+                item.widget().hide()
+        for key, text in shown:
+            self.stage_labels[key].setText(text)
+            row.addWidget(self.stage_labels[key])
+            row.addWidget(self.w[key])
+            row.addSpacing(12)
+            self.stage_labels[key].show()
+            self.w[key].show()
+        row.addStretch(1)
+
     def _form(self, *rows: tuple[str, str]) -> QFormLayout:
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
@@ -311,23 +380,20 @@ class LoraPage(Page):
         optimizer.setCurrentIndex(max(0, optimizer.findData(cfg.optimizer)))
         self.w["learning_rate"].setText(f"{cfg.learning_rate:g}")
         self.w["rank"].setValue(int(lora.get("rank", spec_for("rank").default)))
+        for key in NUMBER_KEYS:
+            self.w[key].setValue(float(getattr(cfg, key)))
         self.w["scale"].setValue(float(lora.get("scale", spec_for("scale").default)))
         self.w["dropout"].setValue(float(lora.get("dropout", spec_for("dropout").default)))
-        for key in (
-            "num_layers",
-            "iters",
-            "batch_size",
-            "max_seq_length",
-            "grad_accumulation_steps",
-            "steps_per_eval",
-            "save_every",
-            "seed",
-        ):
+        for key in INT_KEYS:
             self.w[key].setValue(int(getattr(cfg, key)))
         self.w["mask_prompt"].setChecked(cfg.mask_prompt)
         self.w["grad_checkpoint"].setChecked(cfg.grad_checkpoint)
         self._loading = False
         self.preset.show_matching(matching_preset(cfg))
+        self._show_stage_keys()
+
+    def enter(self) -> None:
+        self.load_from_state()  # the Goal page's sample may have set some
 
     def _edited(self, *_args) -> None:
         if self._loading:
@@ -348,19 +414,7 @@ class LoraPage(Page):
             scale=self.w["scale"].value(),
             dropout=self.w["dropout"].value(),
         )
-        values = {
-            k: self.w[k].value()
-            for k in (
-                "num_layers",
-                "iters",
-                "batch_size",
-                "max_seq_length",
-                "grad_accumulation_steps",
-                "steps_per_eval",
-                "save_every",
-                "seed",
-            )
-        }
+        values = {k: self.w[k].value() for k in INT_KEYS + NUMBER_KEYS}
         self.state.update_config(
             fine_tune_type=self.w["fine_tune_type"].currentData(),
             optimizer=self.w["optimizer"].currentData(),

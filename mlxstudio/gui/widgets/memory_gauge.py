@@ -172,9 +172,16 @@ class MemoryGauge(QWidget):
         adapter = {"lora": "LoRA", "dora": "DoRA", "full": "Full"}.get(
             cfg.fine_tune_type, cfg.fine_tune_type
         )
+        rows = {"dpo": " (chosen and rejected)", "grpo": f" × {cfg.group_size} answers"}
+        longest = f"{self.state.longest_example} tokens (your longest example)"
+        if settings.new_tokens:
+            longest = (
+                f"{self.state.longest_example} + {settings.new_tokens} tokens (your longest "
+                "prompt and its answer)"
+            )
         what = (
-            f"{adapter}, rank {settings.rank}, {layers} layers, batch {cfg.batch_size}, "
-            f"{self.state.longest_example} tokens (your longest example)"
+            f"{adapter}, rank {settings.rank}, {layers} layers, batch {cfg.batch_size}"
+            f"{rows.get(cfg.stage, '')}, {longest}"
             + (", gradient checkpointing" if cfg.grad_checkpoint else "")
         )
         parts = (

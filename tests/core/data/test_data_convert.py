@@ -174,3 +174,14 @@ def test_nothing_usable(tmp_path):
     with pytest.raises(UserError, match="no such file"):
         convert([tmp_path / "nope.jsonl"], tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_prompts_for_online_rl_keep_the_fields_a_reward_reads(tmp_path):
+    records = [{"prompt": f"What is {i} + 1?", "answer": str(i + 1)} for i in range(6)]
+    records.append({"prompt": "   ", "answer": "0"})  # an empty prompt: a warning
+    path = write_jsonl(tmp_path / "math.jsonl", records)
+    result = convert([path], tmp_path / "out", valid=2)
+    assert result.kind == "prompts" and result.report.warnings == 1
+    written = lines(result.out / "train.jsonl") + lines(result.out / "valid.jsonl")
+    assert len(written) == 7 and all(set(r) == {"prompt", "answer"} for r in written)
+    assert {"prompt": "What is 3 + 1?", "answer": "4"} in written

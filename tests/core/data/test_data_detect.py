@@ -20,6 +20,7 @@ EXAMPLES = {
     "mlx-pretrain-sft": {"instruction": "i", "response": "r"},
     "mlx-pretrain-rl": {"instruction": "i", "response": "r", "reward": 0.5},
     "secondme": {"user": "q", "assistant": "a", "timestamp": "2024-01-01"},
+    "prompts": {"prompt": "What is 2 + 3?", "answer": "5"},
 }
 
 

@@ -96,6 +96,26 @@ def test_from_run_config_resolves_auto_dtype():
     assert TrainSettings.from_run_config(cfg).compute_dtype is None
 
 
+def test_preference_and_grpo_rows_count_in_the_activations():
+    """DPO runs chosen and rejected; GRPO a group of answers, each its prompt plus up to
+    max_new_tokens: the batch's rows as the estimate counts them."""
+    shape = ModelShape.from_config(SMOLLM2)
+    sft = RunConfig(batch_size=2, max_seq_length=512)
+    grpo = replace(sft, stage="grpo", group_size=6, max_new_tokens=16)
+    dpo = replace(sft, stage="dpo")
+    act = {
+        name: estimate(shape, TrainSettings.from_run_config(c, "float32", 40)).activations_gb
+        for name, c in (("sft", sft), ("dpo", dpo), ("grpo", grpo))
+    }
+    assert act["dpo"] == pytest.approx(2 * act["sft"])
+    # 40 tokens pad to 64 positions; 40 + 16 also to 64: six rows of the same length
+    assert act["grpo"] == pytest.approx(6 * act["sft"])
+    longer = replace(grpo, max_new_tokens=64)  # rows of 40 + 64 tokens, as SFT's of 104
+    settings = TrainSettings.from_run_config(longer, "float32", 40)
+    sft_104 = estimate(shape, TrainSettings.from_run_config(sft, "float32", 104))
+    assert estimate(shape, settings).activations_gb == pytest.approx(6 * sft_104.activations_gb)
+
+
 def test_config_without_shape_keys(tmp_path):
     from mlxstudio.core.errors import UserError
 
