@@ -21,13 +21,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from mlxstudio.core.mlx_install import library_problem
     from mlxstudio.core.platform import backend
 
-    here = backend()
+    problem = library_problem()
+    if problem:
+        print(f"✗ {problem}", flush=True)
+    try:
+        here = backend()
+    except ImportError as err:  # e.g. the CUDA library without NVIDIA's driver
+        print(
+            f"✗ MLX cannot load: {err}. With an NVIDIA GPU, install its driver for CUDA 13; "
+            "without one, `pip uninstall -y mlx-cuda-13 && pip install --force-reinstall "
+            "--no-deps mlx-cpu` trains on the CPU."
+        )
+        return 1
     print(f"backend: {here.name}\ndevice: {here.device}", flush=True)
     print(f"compute dtype: {here.dtype or 'model (the weights as stored; QLoRA on 4-bit)'}")
     if not args.hosts:
-        return 0
+        return 1 if problem else 0
     from mlxstudio.core.distributed import check_hosts, format_reports, read_hostfile
 
     hosts, _ = read_hostfile(Path(args.hosts))

@@ -68,7 +68,8 @@ class DataPage(Page):
     title = "Data"
     subtitle = (
         "Drop your dataset on the window: JSONL, JSON, CSV/TSV, text files or a folder. "
-        "Chat, Alpaca, ShareGPT, prompt/completion, MLX-Pretrain and Second-Me are recognised."
+        "Chat, Alpaca, ShareGPT, prompt/completion, preference pairs, prompts, MLX-Pretrain and "
+        "Second-Me are recognised."
     )
 
     goal_requested = Signal(str)  # switch the goal to this key (the data fits another goal)
