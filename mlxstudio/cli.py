@@ -60,7 +60,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return result.exit_code  # rank 0 reports for all ranks
     val = ""
     if result.first_val_loss is not None and result.last_val_loss is not None:
-        val = f"; validation loss {result.first_val_loss:.3f} -> {result.last_val_loss:.3f}"
+        from mlxstudio.core.curves import val_words
+
+        first, last = result.first_val_loss, result.last_val_loss
+        val = "; " + val_words(stage, first, last, arrow="->")
     print(f"Run {result.status} at step {result.step}: {result.run_dir}{val}", flush=True)
     if result.status == Status.STOPPED:
         print(f"Continue it with: mlxstudio train --resume {result.run_dir}", flush=True)

@@ -61,6 +61,12 @@ ACCURACY: Panel = (
 PART_COLOURS = ("#27ae60", "#2f80ed", "#f2994a", "#9b51e0", "#eb5757", "#56ccf2", "#828282")
 PARTS_FIELD = "rewards"
 
+# GRPO's val_loss is its held-out reward's negative (lower is better, as for a loss): its
+# Loss panel leaves it out (the Reward panel has it, the right way up); its validation
+# measures no KL either.
+GRPO_LOSS: Panel = (POLICY_LOSS[0], POLICY_LOSS[1], POLICY_LOSS[2][:2])
+GRPO_KL: Panel = (KL[0], KL[1], KL[2][:1])
+
 # The Training page's four panels per stage
 PANELS_BY_STAGE: dict[str, tuple[Panel, ...]] = {
     "sft": (LOSS, LEARNING_RATE, THROUGHPUT, MEMORY),
@@ -68,7 +74,7 @@ PANELS_BY_STAGE: dict[str, tuple[Panel, ...]] = {
     "dpo": (LOSS, MARGIN, ACCURACY, THROUGHPUT),
 }
 PANELS_BY_STAGE["pretrain"] = PANELS_BY_STAGE["sft"]
-PANELS_BY_STAGE["grpo"] = PANELS_BY_STAGE["rl"]
+PANELS_BY_STAGE["grpo"] = (REWARD, GRPO_KL, GRPO_LOSS, THROUGHPUT)
 # An image of a run: what every run has, then what its stage adds
 COMMON = (LOSS, LEARNING_RATE, THROUGHPUT, MEMORY)
 EXTRA_BY_STAGE: dict[str, tuple[Panel, ...]] = {
@@ -76,6 +82,15 @@ EXTRA_BY_STAGE: dict[str, tuple[Panel, ...]] = {
     "grpo": (REWARD, KL),
     "dpo": (MARGIN, ACCURACY),
 }
+
+
+def val_words(stage: str, *values: float, arrow: str = "→") -> str:
+    """A run's validation figures as they read for its stage: 'validation loss 2.314 →
+    1.207', or for GRPO, whose val_loss is the held-out reward's negative, 'held-out
+    reward 0.438 → 0.500'."""
+    if stage == Stage.GRPO:
+        return "held-out reward " + f" {arrow} ".join(f"{-v:.3f}" for v in values)
+    return "validation loss " + f" {arrow} ".join(f"{v:.3f}" for v in values)
 
 
 @dataclass

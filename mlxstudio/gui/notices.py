@@ -4,6 +4,8 @@ outcome and the run's final figures (steps, time, validation loss before -> afte
 from __future__ import annotations
 
 from mlxstudio.core import events as ev
+from mlxstudio.core.config import Stage
+from mlxstudio.core.curves import val_words
 from mlxstudio.core.runs import Status
 from mlxstudio.core.train.eta import format_eta
 from mlxstudio.gui.widgets.plots import last_per_step
@@ -23,12 +25,12 @@ def figures(events: list[dict], step: int, total: int) -> str:
     times = [e["elapsed_s"] for e in events if finite(e.get("elapsed_s"))]
     if times:
         parts[0] += f" in {format_eta(max(times))}"
-    vals = [e["val_loss"] for e in last_per_step(events) if e.get("event") == ev.Val.kind]
-    vals = [v for v in vals if finite(v)]
-    if len(vals) >= 2:
-        parts.append(f"validation loss {vals[0]:.3f} → {vals[-1]:.3f}")
-    elif vals:
-        parts.append(f"validation loss {vals[0]:.3f}")
+    kept = [e for e in last_per_step(events) if e.get("event") == ev.Val.kind]
+    vals = [e["val_loss"] for e in kept if finite(e.get("val_loss"))]
+    # only GRPO's validation reports a held-out reward (its val_loss is the negative)
+    stage = Stage.GRPO if any("reward_mean" in e for e in kept) else Stage.SFT
+    if vals:
+        parts.append(val_words(stage, *vals[:: max(len(vals) - 1, 1)]))
     return " · ".join(parts)
 
 

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlxstudio.core import paths, runs
+from mlxstudio.core.config import Stage
 from mlxstudio.core.runs import Status
 from mlxstudio.engine.job import JobThread, mlxstudio_command
 from mlxstudio.gui.eval_view import attach_to_history
@@ -43,7 +44,7 @@ from mlxstudio.gui.widgets.run_compare import CompareDialog
 from mlxstudio.gui.widgets.run_info import best_val_loss, is_resumable, method_name
 from mlxstudio.gui.widgets.run_words import plain_words
 
-COLUMNS = ("Run", "Model", "Method", "Status", "Best val loss", "Date")
+COLUMNS = ("Run", "Model", "Method", "Status", "Best validation", "Date")
 STATUS_WORDS = {
     Status.COMPLETED: ("Completed", "ok"),
     Status.STOPPED: ("Stopped", "info"),
@@ -430,7 +431,7 @@ class RunHistory(QWidget):
             _Item(Path(str(meta.get("model", "?"))).name),
             _Item(method_name(str(meta.get("stage", "sft")))),
             status_item,
-            _Item(f"{best:.3f}" if best is not None else "–", best if best is not None else 1e9),
+            _Item(_best_text(best, str(meta.get("stage", "sft"))), 1e9 if best is None else best),
             _Item(date, started),
         ]
 
@@ -562,3 +563,11 @@ class RunHistory(QWidget):
             text = f"Export failed: {plain_words(error) or 'the export stopped unexpectedly'}"
             set_message(self.export_status, text, "error")
         self._update_actions()
+
+
+def _best_text(best: float | None, stage: str) -> str:
+    """A run's best validation figure: its loss, or GRPO's held-out reward (val_loss is its
+    negative, so the column still sorts best first)."""
+    if best is None:
+        return "–"
+    return f"reward {-best:.3f}" if stage == Stage.GRPO else f"loss {best:.3f}"

@@ -53,3 +53,16 @@ def test_what_cannot_be_plotted_says_why(studio_home, tmp_path):
         save_curves([run], tmp_path / "x.jpg")
     out = save_curves([run], tmp_path / "deep" / "x.svg")  # other formats, folders made
     assert out.read_text().startswith("<?xml")
+
+
+def test_grpo_panels_show_the_held_out_reward_the_right_way_up():
+    """GRPO's val_loss is its held-out reward's negative: the Reward panel plots the reward,
+    the Loss panel leaves the negative out, and the words say reward, not loss."""
+    from mlxstudio.core.curves import PANELS_BY_STAGE, val_words
+
+    fields = {(t, k, f) for t, _, curves in PANELS_BY_STAGE["grpo"] for k, f, _, _ in curves}
+    assert ("Reward", "val", "reward_mean") in fields
+    assert not any(f == "val_loss" for _, _, f in fields)
+    assert not any(k == "val" for t, k, _ in fields if t == "KL to reference")
+    assert val_words("grpo", -0.438, -0.5) == "held-out reward 0.438 → 0.500"
+    assert val_words("sft", 2.3, 1.2, arrow="->") == "validation loss 2.300 -> 1.200"

@@ -88,19 +88,25 @@ def test_empty_history_offers_the_way_to_training(window, qtbot):
 def test_columns_and_what_each_run_allows(window, qtbot):
     a = _run("alpha", val=(2.0, 1.2, 1.5))
     b = _run("beta-dpo", status="stopped", stage="dpo", val=(0.9, 0.7), ckpt=True)
+    _run("gamma-grpo", stage="grpo", val=(-0.25, -0.5))  # val_loss: the reward's negative
     window.resize(1280, 800)
     window.go("history")
     view = window.history
     assert view.stack.currentWidget() is not view.empty
-    assert view.table.rowCount() == 2
-    rows = {_cells(view, r)[0]: _cells(view, r) for r in range(2)}
+    assert view.table.rowCount() == 3
+    rows = {_cells(view, r)[0]: _cells(view, r) for r in range(3)}
+    assert rows["gamma-grpo"][2:5] == [
+        "Online RL with a reward (GRPO)",
+        "Completed",
+        "reward 0.500",
+    ]
     assert rows["alpha"][1:5] == [
         "tiny-llama",
         "Supervised fine-tuning (SFT)",
         "Completed",
-        "1.200",
+        "loss 1.200",
     ]
-    assert rows["beta-dpo"][2:5] == ["Preference pairs (DPO)", "Stopped", "0.700"]
+    assert rows["beta-dpo"][2:5] == ["Preference pairs (DPO)", "Stopped", "loss 0.700"]
     assert rows["alpha"][5].startswith("20")  # a date
 
     view.select(a)

@@ -110,6 +110,9 @@ def test_failed_run_notice_and_tray_lines(qtbot, tmp_path):
         text
         == "demo: 4 of 40 steps in 1m 06s · validation loss 2.500. Run demo failed: out of memory."
     )
+    grpo = [dict(events[0], val_loss=-0.25, reward_mean=0.25), *events[1:]]
+    grpo.insert(2, {"event": "val", "step": 4, "val_loss": -0.5, "reward_mean": 0.5})
+    assert "held-out reward 0.250 → 0.500" in run_notice("completed", "g", grpo, 4, 40)[1]
     title, text = run_notice("stopped", "demo", events, 4, 40)
     assert text.endswith("Resume run continues it.")
     assert status_text("demo", 5, 40, 0.5, 65, True) == "demo · step 5/40 · loss 0.500 · ETA 1m 05s"

@@ -29,6 +29,8 @@ def describe(event: dict) -> str | None:
         ]
         return "  ".join(parts)
     if kind == ev.Val.kind:
+        if event.get("reward_mean") is not None:  # GRPO: greedy answers to held-out prompts
+            return f"{where}  held-out reward {event['reward_mean']:.3f}"
         return f"{where}  validation loss {event['val_loss']:.3f}"
     if kind == ev.Checkpoint.kind:
         return f"{where}  checkpoint saved" + ("  (best so far)" if event.get("best") else "")

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from mlxstudio.core import events as ev
 from mlxstudio.core import paths, runs
 from mlxstudio.core.config import Stage, dump_config, load_config
+from mlxstudio.core.curves import val_words
 from mlxstudio.core.distributed import several_ranks_problem
 from mlxstudio.core.errors import UserError
 from mlxstudio.core.runs import Status
@@ -42,6 +43,7 @@ from mlxstudio.gui.widgets.plots import MetricPlots, last_per_step
 from mlxstudio.gui.widgets.run_info import (
     LOG_FILE,
     best_val_loss,
+    best_words,
     finite,
     is_resumable,
     method_name,
@@ -440,7 +442,7 @@ class TrainPage(Page):
         """The line under the bar while training: what the bar does not say."""
         parts = [f"Training {self.run_name} on {self.model_name}"]
         if self.best_val is not None:
-            parts.append(f"best validation loss so far {self.best_val:.3f}")
+            parts.append(f"best {val_words(self.plots.stage, self.best_val)} so far")
         if self.last_sample_step is not None:
             parts.append(f"sample answers of step {self.last_sample_step} in the Samples tab")
         if self.awake:
@@ -473,9 +475,9 @@ class TrainPage(Page):
             )
         else:
             message = f"Run {name} completed."
-            best = best_val_loss(self._events())
+            best = best_words(self._events(), {"stage": self.plots.stage})
             if best is not None:
-                message += f" Best validation loss {best:.3f}."
+                message += f" {best[0].upper()}{best[1:]}."
             message += " Next: talk to it on Serve & Chat."
         self._say(message, {Status.COMPLETED: "ok", Status.STOPPED: "info"}.get(outcome, "error"))
         self.summary.setToolTip(f"Run folder: {self.shown_run}" if self.shown_run else "")
@@ -569,9 +571,9 @@ class TrainPage(Page):
         self.model_name = Path(str(meta.get("model", "?"))).name
         parts = [f"Run {run_dir.name}", f"model {self.model_name}"]
         parts.append(method_name(str(meta.get("stage", "sft"))))
-        best = best_val_loss(events)
+        best = best_words(events, meta)
         if best is not None:
-            parts.append(f"best validation loss {best:.3f}")
+            parts.append(best)
         message = " · ".join(parts)
         self.summary.setToolTip(f"Run folder: {run_dir}")
         if self.resumable():

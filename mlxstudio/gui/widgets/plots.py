@@ -231,6 +231,8 @@ class MetricPlots(QWidget):
             if field in new:
                 self._add_curve(panel, kind, field, label, colour)
                 self.series[(kind, field)].item.setPen(pg.mkPen(colour, width=1, dash=[4, 3]))
+        legend = panel.plotItem.legend
+        legend.setColumnCount(2 if len(legend.items) > 3 else 1)  # short: room for curves
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
         super().changeEvent(event)

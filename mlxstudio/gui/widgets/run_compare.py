@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QW
 
 from mlxstudio.core import runs
 from mlxstudio.gui.widgets.plots import last_per_step, step_plot
-from mlxstudio.gui.widgets.run_info import best_val_loss, finite
+from mlxstudio.gui.widgets.run_info import best_words, finite
 
 COLOURS = ("#2f80ed", "#eb5757", "#27ae60", "#9b51e0", "#f2994a")
 CURVES = (("train", "train_loss", "train"), ("val", "val_loss", "validation"))
@@ -93,8 +93,7 @@ class CompareDialog(QDialog):
                 )
                 self.curves[name] = (xs, ys)
             events = list(runs.read_events(run_dir))
-            best = best_val_loss(events, runs.read_meta(run_dir))
-            best_text = f"best validation loss {best:.3f}" if best is not None else "no validation"
+            best_text = best_words(events, runs.read_meta(run_dir)) or "no validation"
             lines.append(f"<span style='color:{colour}'>■</span> {run_dir.name}: {best_text}")
         self.plot.enableAutoRange()
         self._colour_text()

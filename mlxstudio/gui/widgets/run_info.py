@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mlxstudio.core import events as ev
 from mlxstudio.core import runs
+from mlxstudio.core.curves import val_words
 
 LOG_FILE = "training.log"  # the window's log of a run, kept in its run directory
 # Logs other tools leave in a run directory, read when the window kept none.
@@ -39,6 +40,14 @@ def best_val_loss(events: list[dict], meta: dict | None = None) -> float | None:
         return min(losses)
     last = (meta or {}).get("last_val_loss")
     return float(last) if finite(last) else None
+
+
+def best_words(events: list[dict], meta: dict | None = None) -> str | None:
+    """'best validation loss 1.207', or a GRPO run's 'best held-out reward 0.562'."""
+    best = best_val_loss(events, meta)
+    if best is None:
+        return None
+    return "best " + val_words(str((meta or {}).get("stage", "sft")), best)
 
 
 def read_log(run_dir: Path) -> str | None:

@@ -21,6 +21,8 @@ def test_lines_for_people():
     assert describe({"event": "val", "step": 0, "total_steps": 40, "val_loss": 4.8}) == (
         "  step     0/40  validation loss 4.800"
     )
+    grpo_val = {"event": "val", "step": 6, "total_steps": 12, "val_loss": -0.5, "reward_mean": 0.5}
+    assert describe(grpo_val) == "  step     6/12  held-out reward 0.500"  # not a loss of -0.5
     assert describe({"event": "start", "run_dir": "x", "model": "m"}) is None
     assert describe({"event": "error", "message": "boom", "step": None}) is None
     assert "stopped: interrupted" in describe(
