@@ -1,5 +1,7 @@
 """Each preference method learns on the real demo model (SmolLM2-135M-Instruct): its own
-held-out margin moves the right way on the shipped preference sample. Slow: marked e2e."""
+held-out margin moves the right way on the shipped preference sample. Slow (40-80 s each
+on 2 CPU cores): marked e2e. Measured 2026-12-02, held-out margin: DPO 0 -> 24.5, IPO 0 ->
+5.96, ORPO 0.034 -> 0.228."""
 
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ from mlxstudio.core.rl.job import run_rl
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize(("loss", "beta"), [("kto", 0.1), ("cpo", 0.1), ("simpo", 2.0)])
+@pytest.mark.parametrize(
+    ("loss", "beta"),
+    [("sigmoid", 0.1), ("ipo", 0.1), ("orpo", 0.1), ("kto", 0.1), ("cpo", 0.1), ("simpo", 2.0)],
+)
 def test_preference_method_learns_on_the_demo_model(loss, beta):
     cfg = RunConfig(
         model=str(install_demo()),
