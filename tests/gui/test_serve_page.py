@@ -224,7 +224,8 @@ def test_stop_ends_a_server_that_ignores_sigint_and_sigterm(page, qtbot):
     took = time.monotonic() - started
     assert process.poll() == -signal.SIGKILL  # it shrugged off SIGTERM: killed after grace
     assert page.job.grace_s - 0.5 <= took <= page.job.grace_s + 5, took
-    assert page.server_status.text() == "Server stopped."
+    # the thread has ended; its queued `ended` reaches the page on the next event loop turn
+    qtbot.waitUntil(lambda: page.server_status.text() == "Server stopped.", timeout=5_000)
     assert page.serve_button.text() == "Start server" and page.serve_button.isEnabled()
 
 
