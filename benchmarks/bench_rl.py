@@ -1,10 +1,15 @@
 """RL throughput: our DPO and GRPO against mlx-lm-lora's, same model, data and settings.
 
     python benchmarks/bench_rl.py [--model SmolLM2-135M-Instruct] [--iters 6]
+    python benchmarks/bench_rl.py --shape 360m --tokenizer DIR --package WHEEL_OR_DIR
 
 mlx-lm-lora (PyPI `mlx-lm-lora`) is installed for this run only, with `pip install --target`
 into a temporary folder (never into our environment; its own dependencies are mlx and
-mlx-lm, which we have). Each trainer runs in a fresh process, one after another:
+mlx-lm, which we have, and tqdm); --package names a copy already here instead (its wheel, a
+folder holding the wheel, or an unpacked one), for a machine without a registry. --shape
+trains a random model of SmolLM2's 135M or 360M shape in bfloat16 with the tokenizer in
+--tokenizer (for a machine without the demo model). Each trainer runs in a fresh process,
+one after another:
 
 - DPO (sigmoid loss, beta 0.1) on resources/sample_data/rl/preference;
 - GRPO (group 4, 32 new tokens, temperature 1, clip 0.2, KL weight 0.05, one update per
@@ -28,10 +33,17 @@ import os
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "mlx-lm-lora"
+SHAPES = {  # SmolLM2's configurations (tied embeddings), for random models of their shape
+    "135m": dict(hidden_size=576, num_hidden_layers=30, intermediate_size=1536,
+                 num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True),
+    "360m": dict(hidden_size=960, num_hidden_layers=32, intermediate_size=2560,
+                 num_attention_heads=15, num_key_value_heads=5, tie_word_embeddings=True),
+}  # fmt: skip
 LORA = {"rank": 8, "scale": 20.0, "dropout": 0.0}
 MAX_WORDS = 20
 
@@ -247,11 +259,29 @@ def child(cmd: list[str], extra: dict[str, str]) -> str:
     return proc.stdout
 
 
-def install(target: Path) -> Path:
-    """mlx-lm-lora into `target` only (no dependencies: it runs on our mlx and mlx-lm)."""
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target"]
-    subprocess.run([*cmd, str(target), PACKAGE], check=True)
+def install(target: Path, copy: Path | None = None) -> Path:
+    """mlx-lm-lora into `target` only (no dependencies: it runs on our mlx and mlx-lm), from
+    the registry, or from `copy`: its wheel, a folder holding one, or an unpacked package."""
+    if copy is None:
+        cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target"]
+        subprocess.run([*cmd, str(target), PACKAGE], check=True)
+        return target
+    if (copy / "mlx_lm_lora").is_dir():
+        return copy
+    wheels = [copy] if copy.is_file() else sorted(copy.glob("mlx_lm_lora-*.whl"))
+    if len(wheels) != 1:
+        found = ", ".join(w.name for w in wheels) or "no mlx_lm_lora-*.whl"
+        raise SystemExit(f"{copy}: {found}; name one wheel or an unpacked mlx_lm_lora folder")
+    with zipfile.ZipFile(wheels[0]) as whl:  # a pure-Python wheel is the package, zipped
+        whl.extractall(target)
     return target
+
+
+def random_model(shape: str, tokenizer: Path, out: Path) -> Path:
+    """A random bfloat16 llama of SmolLM2's `shape` with `tokenizer` (gpu_numerics.py's)."""
+    from gpu_numerics import build_model
+
+    return build_model(out, SHAPES[shape], tokenizer, dtype="bfloat16")
 
 
 def main() -> None:
@@ -264,6 +294,9 @@ def main() -> None:
         "--iters", type=int, default=6, help="steps per run (the first is not timed)"
     )
     parser.add_argument("--only", choices=("dpo", "grpo"), help="one method only")
+    parser.add_argument("--package", type=Path, help="mlx-lm-lora's wheel (or folder) to use")
+    parser.add_argument("--shape", choices=sorted(SHAPES), help="a random model of this shape")
+    parser.add_argument("--tokenizer", type=Path, help="--shape's tokenizer (default: demo)")
     parser.add_argument("--json", help="also write the figures to this file")
     opts = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -276,13 +309,19 @@ def main() -> None:
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        # float32 weights for both (bench_train.py's copy): the same weights, the same dtype
-        model = float32_copy(resolve_model(opts.model), work / "model-f32")
-        package = install(work / "mlx-lm-lora")
+        if opts.shape:  # the same bf16 weights for both
+            from gpu_numerics import demo_tokenizer
+
+            tokenizer = opts.tokenizer or demo_tokenizer()
+            model = random_model(opts.shape, tokenizer, work / f"random-{opts.shape}")
+        else:  # float32 weights for both (bench_train.py's copy): the same weights and dtype
+            model = float32_copy(resolve_model(opts.model), work / "model-f32")
+        package = install(work / "mlx-lm-lora", opts.package and opts.package.resolve())
         for kind in [opts.only] if opts.only else ["dpo", "grpo"]:
             results[f"{kind} mlx-lm-lora"] = run_theirs(kind, model, s, work, package)
             results[f"{kind} mlxstudio"] = run_ours(kind, model, s, work)
-    print(f"\n{opts.model}, {opts.iters} steps each (the first not timed), batch 2")
+    name = f"random SmolLM2-{opts.shape.upper()} shape, bf16" if opts.shape else opts.model
+    print(f"\n{name}, {opts.iters} steps each (the first not timed), batch 2")
     print(f"{'run':<20} {'steps/s':>8} {'tokens/s':>9} {'peak GB':>8} {'speed':>6} {'memory':>7}")
     for name, r in results.items():
         base = results[name.split()[0] + " mlx-lm-lora"]
