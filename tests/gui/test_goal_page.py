@@ -167,7 +167,7 @@ def test_online_sample_is_the_grpo_demo_and_its_settings_are_on_the_lora_page(wi
     lora = window.lora_page
     assert lora.stage_box.isVisible() and lora.stage_box.title() == "Learning from a reward"
     assert (lora.w["group_size"].value(), lora.w["temperature"].value()) == (6, 0.3)
-    assert lora.w["learning_rate"].text() == "0.0001"
+    assert lora.w["learning_rate"].text() == f"{demo.learning_rate:g}"
     assert not lora.w["beta"].isVisible()
     screenshot(window, "lora-grpo-settings")
     lora.w["group_size"].setValue(4)

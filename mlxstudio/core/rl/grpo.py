@@ -213,7 +213,10 @@ class GRPOTrainer:
             rows = informative_rows(r.rewards, k)
             report["kept_groups"] = len(rows) / len(r.rewards)
             if len(rows) == 0:  # every group tied: nothing to learn from this batch
-                zero = dict(loss=0.0, policy_loss=0.0, kl=0.0, clip_fraction=0.0)
+                # the policy is still as far from the reference: its KL, not 0, on the curve
+                q = r.ref - r.old
+                kl = float(((mx.exp(q) - q - 1) * r.mask).sum().item()) / max(n_tokens, 1.0)
+                zero = dict(loss=0.0, policy_loss=0.0, kl=kl, clip_fraction=0.0)
                 return zero | report | {"tokens": 0.0, "padded_tokens": 0.0}
         take = mx.array(rows)
         stats = self.updater.run(
