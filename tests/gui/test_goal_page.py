@@ -170,10 +170,17 @@ def test_online_sample_is_the_grpo_demo_and_its_settings_are_on_the_lora_page(wi
     assert lora.w["learning_rate"].text() == f"{demo.learning_rate:g}"
     assert not lora.w["beta"].isVisible()
     screenshot(window, "lora-grpo-settings")
+    lora.w["group_size"].setFocus()
+    qtbot.waitUntil(lora.w["group_size"].hasFocus)
     lora.w["group_size"].setValue(4)
+    assert lora.w["group_size"].hasFocus()  # the row is not laid out again under the typing
     lora.w["temperature"].setValue(0.7)
     assert (window.state.config.group_size, window.state.config.temperature) == (4, 0.7)
     assert window.state.config.reward_model == "math_answer"  # the page keeps the rest
+    page.choose_method("gspo")  # a clip of 3e-4: the field rounds it, an edit must not
+    lora.w["iters"].setValue(20)
+    cfg = window.state.config
+    assert (cfg.iters, cfg.clip_range, cfg.clip_range_high) == (20, 3e-4, 4e-4)
 
     page.choose("prefer")
     assert lora.stage_box.title() == "Preference" and lora.w["beta"].isVisible()

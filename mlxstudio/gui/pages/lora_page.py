@@ -190,10 +190,10 @@ def _spin(key: str, step: int = 1) -> QSpinBox:
     return box
 
 
-def _number(key: str, step: float) -> QDoubleSpinBox:
+def _number(key: str, step: float, decimals: int = DECIMALS) -> QDoubleSpinBox:
     box = QDoubleSpinBox()
-    box.setDecimals(DECIMALS)
-    box.setRange(*value_range(spec_for(key), 10**-DECIMALS, NUMBER_TOP))
+    box.setDecimals(decimals)
+    box.setRange(*value_range(spec_for(key), 10**-decimals, NUMBER_TOP))
     box.setSingleStep(step)
     return box
 
@@ -270,8 +270,8 @@ class LoraPage(Page):
             "mask_prompt": QCheckBox("Train on answers only"),
             "grad_checkpoint": QCheckBox("Gradient checkpointing"),
             "beta": _number("beta", 0.05),
-            "kl_coef": _number("kl_coef", 0.01),
-            "clip_range": _number("clip_range", 0.05),
+            "kl_coef": _number("kl_coef", 0.01, 3),
+            "clip_range": _number("clip_range", 0.05, 3),
             "ppo_epochs": _spin("ppo_epochs"),
             "group_size": _spin("group_size"),
             "temperature": _number("temperature", 0.1),
@@ -286,6 +286,9 @@ class LoraPage(Page):
         validator = QDoubleValidator(low, high, 9)
         validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
         self.w["learning_rate"].setValidator(validator)
+        self._typed: set[str] = set()  # NUMBER_KEYS the user edited since the last load
+        for key in NUMBER_KEYS:  # connected first: noted before _edited stores
+            self.w[key].valueChanged.connect(lambda *_, k=key: self._loading or self._typed.add(k))
         for key, widget in self.w.items():
             widget.setToolTip(spec_for(key).help)
             for sig in ("currentTextChanged", "valueChanged", "textEdited", "toggled"):
@@ -332,6 +335,7 @@ class LoraPage(Page):
         """Preference and RL settings in one row, only those of the run's stage."""
         box = QGroupBox()
         QHBoxLayout(box)
+        self._stage_shown: str | None = None
         self.stage_labels: dict[str, QLabel] = {}
         for key in dict(pair for keys in STAGE_KEYS.values() for pair in keys):
             self.stage_labels[key] = QLabel()
@@ -342,8 +346,12 @@ class LoraPage(Page):
         return box
 
     def _show_stage_keys(self) -> None:
-        """The stage's settings, in its order (the same key may come first or last)."""
+        """The stage's settings, in its order (the same key may come first or last); laid
+        out again only when the stage changes, never under the user's typing."""
         stage = self.state.config.stage
+        if stage == self._stage_shown:
+            return
+        self._stage_shown = stage
         shown = STAGE_KEYS.get(stage, ())
         self.stage_box.setVisible(bool(shown))
         self.stage_box.setTitle(STAGE_TITLES.get(stage, ""))
@@ -382,6 +390,7 @@ class LoraPage(Page):
         self.w["rank"].setValue(int(lora.get("rank", spec_for("rank").default)))
         for key in NUMBER_KEYS:
             self.w[key].setValue(float(getattr(cfg, key)))
+        self._typed.clear()
         self.w["scale"].setValue(float(lora.get("scale", spec_for("scale").default)))
         self.w["dropout"].setValue(float(lora.get("dropout", spec_for("dropout").default)))
         for key in INT_KEYS:
@@ -414,7 +423,10 @@ class LoraPage(Page):
             scale=self.w["scale"].value(),
             dropout=self.w["dropout"].value(),
         )
-        values = {k: self.w[k].value() for k in INT_KEYS + NUMBER_KEYS}
+        values = {k: self.w[k].value() for k in INT_KEYS}
+        # a number only once edited here: its field rounds it (GSPO's clip 3e-4 reads 0.000),
+        # and the Goal page's methods set some of them
+        values |= {k: self.w[k].value() for k in self._typed}
         self.state.update_config(
             fine_tune_type=self.w["fine_tune_type"].currentData(),
             optimizer=self.w["optimizer"].currentData(),
