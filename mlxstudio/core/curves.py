@@ -84,13 +84,14 @@ EXTRA_BY_STAGE: dict[str, tuple[Panel, ...]] = {
 }
 
 
-def val_words(stage: str, *values: float, arrow: str = "→") -> str:
+def val_words(stage: str, *values: float, arrow: str = "→", short: bool = False) -> str:
     """A run's validation figures as they read for its stage: 'validation loss 2.314 →
     1.207', or for GRPO, whose val_loss is the held-out reward's negative, 'held-out
-    reward 0.438 → 0.500'."""
-    if stage == Stage.GRPO:
-        return "held-out reward " + f" {arrow} ".join(f"{-v:.3f}" for v in values)
-    return "validation loss " + f" {arrow} ".join(f"{v:.3f}" for v in values)
+    reward 0.438 → 0.500'; `short`: 'loss 1.207', 'reward 0.500' (a table's cell)."""
+    grpo = stage == Stage.GRPO
+    long_name, short_name = ("held-out reward", "reward") if grpo else ("validation loss", "loss")
+    figures = f" {arrow} ".join(f"{-v if grpo else v:.3f}" for v in values)
+    return f"{short_name if short else long_name} {figures}"
 
 
 @dataclass

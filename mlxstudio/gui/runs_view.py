@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlxstudio.core import paths, runs
-from mlxstudio.core.config import Stage
+from mlxstudio.core.curves import val_words
 from mlxstudio.core.runs import Status
 from mlxstudio.engine.job import JobThread, mlxstudio_command
 from mlxstudio.gui.eval_view import attach_to_history
@@ -566,8 +566,6 @@ class RunHistory(QWidget):
 
 
 def _best_text(best: float | None, stage: str) -> str:
-    """A run's best validation figure: its loss, or GRPO's held-out reward (val_loss is its
-    negative, so the column still sorts best first)."""
-    if best is None:
-        return "–"
-    return f"reward {-best:.3f}" if stage == Stage.GRPO else f"loss {best:.3f}"
+    """A run's best validation figure (GRPO's val_loss is its reward's negative, so the
+    column still sorts best first)."""
+    return "–" if best is None else val_words(stage, best, short=True)
