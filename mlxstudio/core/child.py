@@ -16,6 +16,7 @@ from typing import Any
 from mlxstudio.core.errors import UserError
 
 PROGRESS_EVERY_S = 0.05  # more often is invisible and costs the pipe
+PHASE_JUMP = 0.04  # progress that moves this much at once is sent whenever it comes
 
 
 def run_child(fn: Callable[..., Any], args: tuple, conn: Connection) -> None:
@@ -24,13 +25,15 @@ def run_child(fn: Callable[..., Any], args: tuple, conn: Connection) -> None:
     # Cancelling terminates the child: raise instead of dying, so `finally` blocks run
     # (a cancelled convert removes its partial output folder).
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    last = 0.0
+    last, shown = 0.0, -1.0
 
     def progress(fraction: float, text: str = "") -> None:
-        nonlocal last
+        # A jump is a new phase ("Creating the repo" -> "Uploading"): always sent, or a
+        # long phase would show the words of the short one before it.
+        nonlocal last, shown
         now = time.monotonic()
-        if now - last >= PROGRESS_EVERY_S or fraction >= 1.0:
-            last = now
+        if now - last >= PROGRESS_EVERY_S or fraction >= 1.0 or fraction - shown >= PHASE_JUMP:
+            last, shown = now, fraction
             conn.send(("progress", float(fraction), str(text)))
 
     try:

@@ -166,8 +166,8 @@ class PublishDialog(QDialog):
 
     # ---- internals
     def _progressed(self, fraction: float, text: str) -> None:
-        self.progress.setValue(int(fraction * 1000))
         self.progress.setFormat(f"{text} · {fraction:.0%}".replace("%", "%%"))
+        self.progress.setValue(int(fraction * 1000))  # last: its signal sees the new text
 
     def _succeeded(self, url: str) -> None:
         self.url = url

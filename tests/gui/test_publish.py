@@ -65,9 +65,9 @@ def test_publish_a_run_with_a_pasted_token(qtbot, hub, trained):
     dialog.publish_button.click()
     assert "Paste a Hub token" in dialog.message.text() and dialog.task is None
     dialog.token.setText("hf_alice")
-    seen = []
+    seen = []  # what the bar said, watched from before the task starts
+    dialog.progress.valueChanged.connect(lambda _v: seen.append(dialog.progress.format()))
     dialog.publish_button.click()
-    dialog.task.progressed.connect(lambda f, t: seen.append(t))
     assert not dialog.publish_button.isEnabled() and dialog.cancel_button.isVisible()
     with qtbot.waitSignal(dialog.task.finished, timeout=180_000):
         pass
