@@ -339,11 +339,19 @@ def bf16_diagnosis(model_dir: Path, data: Path, steps: int) -> dict:
         return sum(default_loss(model, *b)[0].item() for b in held) / len(held)
 
     learned = {}
+    # (loss, Adam's bias correction, compiled): which of them closes bf16's gap, if any
+    variants = {
+        "eager": (default_loss, False, False),
+        "compiled": (default_loss, False, True),
+        "fp32_logits": (loss_fp32_logits, False, False),
+        "adam_bc": (default_loss, True, False),
+        "fp32_logits_adam_bc": (loss_fp32_logits, True, False),
+    }
     for name, model in (("fp32", f32), ("bf16", b16)):
-        for how in ("eager", "compiled"):  # compiled: as the loop's step
+        for how, (loss_fn, bias_correction, compiled) in variants.items():
             set_lora(model, start)
-            opt = optim.Adam(learning_rate=2e-4)
-            loss_and_grad = nn.value_and_grad(model, default_loss)
+            opt = optim.Adam(learning_rate=2e-4, bias_correction=bias_correction)
+            loss_and_grad = nn.value_and_grad(model, loss_fn)
             state = [model.state, opt.state]
 
             def update(batch, lengths, loss_and_grad=loss_and_grad, opt=opt, model=model):
@@ -351,7 +359,7 @@ def bf16_diagnosis(model_dir: Path, data: Path, steps: int) -> dict:
                 opt.update(model, g)
                 return loss
 
-            if how == "compiled":
+            if compiled:  # as the loop's step
                 update = mx.compile(update, inputs=state, outputs=state)
             losses = []
             for batch in batches[:steps]:
