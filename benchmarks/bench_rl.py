@@ -226,7 +226,10 @@ def lora_child(kind: str, model_path: str, s: dict, work: str) -> None:
 
 
 def run_theirs(kind: str, model: Path, s: dict, work: Path, package: Path) -> dict:
-    env = {"PYTHONPATH": str(package)}
+    # ahead of what is on the path already (where MLX itself may come from a PYTHONPATH)
+    env = {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(package), os.environ.get("PYTHONPATH")]))
+    }
     cmd = [sys.executable, __file__, "--child-lora", kind, str(model), json.dumps(s), str(work)]
     out = child(cmd, env)
     return summary([json.loads(x[6:]) for x in out.splitlines() if x.startswith("@lora ")])

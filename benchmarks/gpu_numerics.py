@@ -66,6 +66,8 @@ DIAGNOSTICS = (
     "bf16_pytorch",
     "bf16_adam_bias_correction",
     "fp32_eager",
+    "bf16_seed1",
+    "bf16_seed2",
 )
 BF16_TOLERANCE = 0.02  # relative gap of bf16's mean train loss to float32's, every report
 SMALL = {  # a small llama of real proportions (SmolLM2-360M's block, fewer layers)
@@ -576,6 +578,9 @@ def main() -> int:
             tracks("bf16_adam_bias_correction", f32, **adam)
         if want("fp32_eager"):  # float32 against itself, compiled step against eager
             tracks("fp32_eager", f32, {"MLX_DISABLE_COMPILE": "1"}, half_dtype="float32")
+        for seed in (1, 2):  # another LoRA start and batch order: is the gap this run's?
+            if want(f"bf16_seed{seed}"):
+                tracks(f"bf16_seed{seed}", f32, seed=seed)
         if want("bf16_pytorch"):
             curves = pytorch_reference(f32, chats, opts.steps, work)
             fp32 = curves["fp32"]
@@ -620,7 +625,7 @@ def main() -> int:
             report("dpo", ok, text, run)
         if want("grpo"):
             base = train(
-                work, "grpo-base", model=str(bf16), **dict(lora, iters=100, learning_rate=5e-4)
+                work, "grpo-base", model=str(bf16), **dict(lora, iters=150, learning_rate=2e-4)
             )
             prompts = write_prompts(work / "prompts", 64, seed=0)
             reward = work / "short_words.py"
