@@ -9,35 +9,34 @@ tokenizer (SmolLM2's, 49152 tokens). Meant for a GPU (Metal or CUDA); on the CPU
 
 Checks, each printed as a line with its figures and PASS/FAIL:
   - SFT in bfloat16 tracks the float32 loss curve: every report's mean train loss within
-    BF16_TOLERANCE (relative) of float32's, over the whole run;
+    BF16_TOLERANCE (relative) of float32's, over the whole run, both with Adam's bias
+    correction (optimizer_config: {adam: {bias_correction: true}}; see below why);
   - float16 trains without a NaN and learns;
   - 4-bit QLoRA (compute_dtype auto on a 4-bit base), DoRA, packing, gradient
     checkpointing, DPO and GRPO each run in bfloat16 and learn (validation loss, DPO's
-    held-out margin, GRPO's mean reward).
+    held-out margin, GRPO's mean reward: the share of 'Yes' from a base that answers
+    'Yes.' or 'No.' at random).
 
-Diagnostics (only with --only): bf16_no_cudnn and bf16_mha (bf16 against fp32 without
-cuDNN's attention, and on a model without grouped-query attention), bf16_adam_bias_correction
-(both with Adam's bias correction), fp32_eager (float32 with the step eager against compiled),
-bf16_pytorch (PyTorch + PEFT on the same weights and batches; needs torch, peft and CUDA),
-bf16_diagnosis (in one process: gradients, the forward at equal weights, and eager /
-compiled training in each dtype; allow it ~4 minutes on an H200). On one H200
-(2026-12-02) the SMALL model's bf16 lagged fp32 by 24% through `mlxstudio train` (cuDNN
-off: 42%, no GQA: 20%), while in bf16_diagnosis its LoRA gradients matched fp32's (cosine
->= 0.9996, norm ratio 0.996-1.014), its forward at equal weights too (held-out 6.0336 vs
-6.0341), and 50 eager steps reached 6.074 against fp32's 6.034 (0.7%).
+Diagnostics (only with --only): bf16_plain_adam and bf16_seed1/2 (bf16 against fp32 with
+MLX's default Adam, as mlx-lm trains, at seeds 0, 1, 2), fp32_eager (float32 with the step
+eager against compiled, plain Adam), bf16_no_cudnn and bf16_mha (plain Adam without cuDNN's
+attention, and on a model without grouped-query attention), bf16_pytorch (PyTorch + PEFT on
+the same weights and batches; needs torch, peft and CUDA), bf16_diagnosis (in one process:
+gradients, the forward at equal weights, and each dtype trained eager, compiled, with the
+loss on float32 logits, with Adam's bias correction and with both; ~4 minutes on an H200).
 
-Later the same day (H200, 50 steps, max gap of the 5-step train loss to fp32's): the gap is
-24.11% to the digit with MLX's memory limit off, with MLX's own command-buffer sizes, and
-with both; 20.39% with the step eager (MLX_DISABLE_COMPILE=1), so neither our CUDA memory
-settings nor the compiled step cause it. float32 eager against float32 compiled alone: 5.18%
-(fp32_eager): this run amplifies any rounding difference. Per op (matmul, rms_norm, rope,
-SDPA, silu*up, softmax, logsumexp, cross-entropy over 49,152 tokens, the LoRA add; compiled
-or not) bf16's relative error to fp32 on the same inputs is 0.0012-0.0056, rounding level.
-PyTorch + PEFT on the same fp32 weights and the same 50 batches (bf16_pytorch): pure bf16
-within 0.62% of its fp32, bf16 autocast 1.88%. One difference left between the two: MLX's
-Adam (ours and mlx-lm's default) has no bias correction, so its first 50 steps are 3.2-6.5x the
-nominal learning rate, PyTorch's are not; bf16_adam_bias_correction measures bf16 against
-fp32 with it on (not run yet).
+Why bias correction (one H200, 2026-12-02, SMALL model, 50 steps at 2e-4, max gap of the
+5-step train loss to float32's): MLX's Adam, as mlx-lm and our default use it, has no bias
+correction, so its first steps are 3-6.5x the nominal learning rate, and this run is chaotic
+under it: float32 compiled against float32 eager alone differs by 5.2%, and bf16 against
+float32 by 24.1%, 8.4% and 0.9% at seeds 0, 1 and 2 (bf16 ahead at some reports, behind at
+others; at seed 2 neither learned: 8.4 after 50 steps). With bias correction bf16 tracks
+float32 within 0.37%. In one process (bf16_diagnosis) the LoRA gradients match float32's
+(cosine >= 0.9996), the forward at equal weights too, and Adam with bias correction trains
+both dtypes to the same curve (within 0.05%). What was ruled out before: our CUDA memory
+limit and command-buffer sizes (the same 24.11%), the compiled step (20.4% eager), cuDNN's
+attention (42% without it), GQA (20% without it), every op's bf16 rounding on the same
+inputs (0.0012-0.0056 relative). PyTorch + PEFT (whose Adam corrects) stays within 0.62%.
 """
 
 from __future__ import annotations
@@ -56,7 +55,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import WORDS, child, write_dataset  # noqa: E402
+from bench_train import child, write_dataset  # noqa: E402
 
 # Checks run only when --only names them: where bf16 loses to fp32 (see the module doc).
 DIAGNOSTICS = (
@@ -64,12 +63,13 @@ DIAGNOSTICS = (
     "bf16_mha",
     "bf16_diagnosis",
     "bf16_pytorch",
-    "bf16_adam_bias_correction",
+    "bf16_plain_adam",
     "fp32_eager",
     "bf16_seed1",
     "bf16_seed2",
 )
 BF16_TOLERANCE = 0.02  # relative gap of bf16's mean train loss to float32's, every report
+CORRECTED_ADAM = {"optimizer_config": {"adam": {"bias_correction": True}}}
 SMALL = {  # a small llama of real proportions (SmolLM2-360M's block, fewer layers)
     "hidden_size": 960,
     "num_hidden_layers": 8,
@@ -84,19 +84,20 @@ TINY = {
     "num_attention_heads": 4,
     "num_key_value_heads": 2,
 }
-# GRPO's reward: how many of the chats' 3-5 letter words an answer contains (substrings, so
-# words glued to stray tokens count too), per new token. A random model samples nearly
-# uniformly from 49,152 tokens, so no token recurs and no reward moves (H200, 40 steps: answer
-# length in characters, capped or not, stayed flat); GRPO starts from a short fine-tune on the
-# chats instead, whose policy samples their words among other tokens. On the H200 a 60-step
-# base and whole-word matching gave 0.001 throughout (the base samples few whole words).
-SHORT_WORDS = sorted(w for w in set(WORDS) if 3 <= len(w) <= 5)
-GRPO_NEW_TOKENS = 16
-WORDS_REWARD = f"""from mlxstudio.core.rl.rewards import RewardModel
-class ShortWords(RewardModel):
+# GRPO's check: a random model samples nearly uniformly from 49,152 tokens, so no reward
+# moves (H200, 40 steps: three rewards flat); nor did one on a model fine-tuned for 150 steps
+# on random-word chats (loss 4.3; the reward for their words stayed at 0.03, since the tokens
+# it samples are not yet their words). So the base is fine-tuned on questions answered "Yes."
+# or "No." at random, which it learns in a few steps, and GRPO rewards "Yes": its policy
+# starts near a coin flip, so every group has answers to compare.
+YES_REWARD = """from mlxstudio.core.rl.rewards import RewardModel
+class SaysYes(RewardModel):
     def compute_reward(self, prompts, responses):
-        words = {SHORT_WORDS!r}
-        return [sum(r.lower().count(w) for w in words) / {GRPO_NEW_TOKENS} for r in responses]
+        return [float(r.strip().lower().startswith("yes")) for r in responses]
+
+class Uppercase(RewardModel):
+    def compute_reward(self, prompts, responses):
+        return [sum(c.isupper() for c in r) / max(len(r), 1) for r in responses]
 """
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
@@ -193,26 +194,48 @@ def write_preferences(folder: Path, n: int, seed: int) -> Path:
     return folder
 
 
+PROMPT_WORDS = [
+    "tell",
+    "me",
+    "about",
+    "the",
+    "river",
+    "mountain",
+    "city",
+    "music",
+    "food",
+    "weather",
+    "book",
+    "star",
+]
+
+
+def question(rng: random.Random) -> str:
+    return " ".join(rng.choices(PROMPT_WORDS, k=6)).capitalize() + "?"
+
+
 def write_prompts(folder: Path, n: int, seed: int) -> Path:
     rng = random.Random(seed)
-    words = [
-        "tell",
-        "me",
-        "about",
-        "the",
-        "river",
-        "mountain",
-        "city",
-        "music",
-        "food",
-        "weather",
-        "book",
-        "star",
-    ]
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "train.jsonl").open("w") as fh:
         for _ in range(n):
-            fh.write(json.dumps({"prompt": " ".join(rng.choices(words, k=6)) + "?"}) + "\n")
+            fh.write(json.dumps({"prompt": question(rng)}) + "\n")
+    return folder
+
+
+def write_coin_chats(folder: Path, n: int, seed: int) -> Path:
+    """The same questions, each answered "Yes." or "No." at random (GRPO's base)."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, count in (("train", n), ("valid", max(8, n // 8))):
+        with (folder / f"{name}.jsonl").open("w") as fh:
+            for _ in range(count):
+                answer = rng.choice(["Yes.", "No."])
+                messages = [
+                    {"role": "user", "content": question(rng)},
+                    {"role": "assistant", "content": answer},
+                ]
+                fh.write(json.dumps({"messages": messages}) + "\n")
     return folder
 
 
@@ -465,7 +488,12 @@ def train(work: Path, name: str, **settings) -> dict:
     out = child([sys.executable, "-m", "mlxstudio", "train", str(path), "--events"])
     events = [json.loads(x[7:]) for x in out.splitlines() if x.startswith("@event ")]
     by = lambda kind: [e for e in events if e["event"] == kind]  # noqa: E731
-    return {"train": by("train"), "val": by("val"), "seconds": time.perf_counter() - tic}
+    return {
+        "train": by("train"),
+        "val": by("val"),
+        "sample": by("sample"),
+        "seconds": time.perf_counter() - tic,
+    }
 
 
 def finite(run: dict) -> bool:
@@ -571,11 +599,10 @@ def main() -> int:
                 for k, v in d.items()
             )  # fmt: skip
             report("bf16_diagnosis", True, text, d)
-        if want("bf16_tracks_fp32"):
-            tracks("bf16_tracks_fp32", f32)
-        if want("bf16_adam_bias_correction"):  # Adam's steps at their nominal size
-            adam = {"optimizer_config": {"adam": {"bias_correction": True}}}
-            tracks("bf16_adam_bias_correction", f32, **adam)
+        if want("bf16_tracks_fp32"):  # Adam's steps at their nominal size (see above)
+            tracks("bf16_tracks_fp32", f32, **CORRECTED_ADAM)
+        if want("bf16_plain_adam"):  # as mlx-lm trains
+            tracks("bf16_plain_adam", f32)
         if want("fp32_eager"):  # float32 against itself, compiled step against eager
             tracks("fp32_eager", f32, {"MLX_DISABLE_COMPILE": "1"}, half_dtype="float32")
         for seed in (1, 2):  # another LoRA start and batch order: is the gap this run's?
@@ -624,27 +651,48 @@ def main() -> int:
             )
             report("dpo", ok, text, run)
         if want("grpo"):
+            coin = write_coin_chats(work / "coin", 256, seed=0)
             base = train(
-                work, "grpo-base", model=str(bf16), **dict(lora, iters=150, learning_rate=2e-4)
-            )
-            prompts = write_prompts(work / "prompts", 64, seed=0)
-            reward = work / "short_words.py"
-            reward.write_text(WORDS_REWARD)
+                work, "grpo-base", model=str(bf16), data=str(coin), iters=100, batch_size=8,
+                max_seq_length=128, mask_prompt=True, lora_parameters=lora["lora_parameters"],
+                steps_per_eval=50, learning_rate=1e-3, **CORRECTED_ADAM,
+            )  # fmt: skip
+            prompts = write_prompts(work / "prompts", 64, seed=1)
+            reward = work / "says_yes.py"
+            reward.write_text(YES_REWARD)
             run = train(
                 work, "grpo", model=str(work / "runs" / "grpo-base"), stage="grpo",
-                data=str(prompts), iters=40, batch_size=4, group_size=8, temperature=0.7,
-                max_new_tokens=GRPO_NEW_TOKENS, learning_rate=3e-3, kl_coef=0.0,
-                reward_model=f"{reward}:ShortWords", steps_per_eval=100000,
+                data=str(prompts), iters=30, batch_size=4, group_size=8, temperature=1.0,
+                max_new_tokens=4, kl_coef=0.0, reward_model=f"{reward}:SaysYes",
+                learning_rate=5e-4, **CORRECTED_ADAM,
+                steps_per_eval=100000, steps_per_report=5, max_seq_length=128,
+                sample_prompts=["Tell me about the river?"], sample_every=10,
+            )  # fmt: skip
+            rewards = [e["reward_mean"] for e in run["train"]]
+            ok = finite(base) and len(rewards) > 3 and rewards[-1] > rewards[0] + 0.15
+            text = (
+                f"base validation {base['val'][0]['val_loss']:.3f} -> "
+                f"{base['val'][-1]['val_loss']:.3f}; share of 'Yes' per report: "
+            )
+            text += " ".join(f"{r:.3f}" for r in rewards) + "; samples: "
+            text += " | ".join(repr(e["response"][:40]) for e in run["sample"])
+            report("grpo", ok, text, run)
+        if want("grpo_random"):  # from the random model itself, a reward its noise varies
+            prompts = write_prompts(work / "prompts", 64, seed=1)
+            reward = work / "says_yes.py"
+            reward.write_text(YES_REWARD)
+            run = train(
+                work, "grpo-random", model=str(bf16), stage="grpo", data=str(prompts),
+                iters=30, batch_size=4, group_size=8, temperature=1.0, max_new_tokens=8,
+                kl_coef=0.0, reward_model=f"{reward}:Uppercase", steps_per_eval=100000,
+                learning_rate=5e-4, **CORRECTED_ADAM,
                 steps_per_report=5, max_seq_length=128,
             )  # fmt: skip
             rewards = [e["reward_mean"] for e in run["train"]]
-            ok = finite(base) and len(rewards) > 3
-            ok = ok and sum(rewards[-2:]) / 2 > sum(rewards[:2]) / 2 + 0.05
-            text = (
-                f"base train loss {base['train'][-1]['train_loss']:.3f}; mean reward per report: "
-            )
+            ok = finite(run) and len(rewards) > 3 and rewards[-1] > rewards[0] * 1.5
+            text = "share of uppercase characters per report: "
             text += " ".join(f"{r:.3f}" for r in rewards)
-            report("grpo", ok, text, run)
+            report("grpo_random", ok, text, run)
     failed = [k for k, v in results.items() if not v["ok"]]
     print(f"\n{len(results) - len(failed)} of {len(results)} checks passed on {here.describe()}")
     if opts.json:

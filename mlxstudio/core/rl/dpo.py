@@ -93,7 +93,7 @@ class DPOTrainer:
         return collate(rows, self.cfg.max_seq_length)
 
     def _loss(self, model, tokens, mask, ref):
-        pol = (token_logprobs(model, tokens) * mask).sum(axis=1)
+        pol = (token_logprobs(model, tokens, mask=mask) * mask).sum(axis=1)
         loss, chosen, rejected = self.loss_of(pol, ref, mask)
         return loss.mean(), (chosen, rejected)
 
@@ -114,7 +114,7 @@ class DPOTrainer:
             import mlx.core as mx
 
             return mx.zeros((tokens.shape[0],))
-        return (self.reference.token_logprobs(tokens) * mask).sum(axis=1)
+        return (self.reference.token_logprobs(tokens, mask=mask) * mask).sum(axis=1)
 
     def step(self, indices: list[int]) -> dict[str, float]:
         import mlx.core as mx
@@ -147,7 +147,7 @@ class DPOTrainer:
         n = 0
         for chunk in chunks:
             tokens, mask = self._batch(chunk)
-            pol = (frozen_logprobs(self.model, tokens) * mask).sum(axis=1)
+            pol = (frozen_logprobs(self.model, tokens, mask=mask) * mask).sum(axis=1)
             ref = self._ref(tokens, mask)
             loss, chosen, rejected = self.loss_of(pol, ref, mask)
             half = len(chunk)

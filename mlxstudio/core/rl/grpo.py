@@ -192,8 +192,8 @@ class GRPOTrainer:
         rows = [(encoded[j // k], ids[j]) for j in range(len(ids))]
         tokens, mask = collate(rows, self.cfg.max_seq_length)
         # the policy that just sampled, without dropout as when sampling
-        old = frozen_logprobs(self.model, tokens, self.temperature)
-        ref = self.reference.token_logprobs(tokens, self.temperature)
+        old = frozen_logprobs(self.model, tokens, self.temperature, mask)
+        ref = self.reference.token_logprobs(tokens, self.temperature, mask)
         return Rollouts(tokens, mask, old, ref, rewards, fields)
 
     def step(self, indices: list[int]) -> dict[str, float]:

@@ -95,7 +95,7 @@ class KTOTrainer:
         return (lp * mask).sum(axis=1)
 
     def _loss(self, model, tokens, mask, ref, good):
-        pol = self._summed(token_logprobs(model, tokens), mask)
+        pol = self._summed(token_logprobs(model, tokens, mask=mask), mask)
         n = good.shape[0]
         kl = kl_estimate(pol[n:], ref[n:])
         loss, reward = kto_loss(self.cfg.beta, pol[:n], ref[:n], good, kl)
@@ -104,7 +104,7 @@ class KTOTrainer:
     def step(self, indices: list[int]) -> dict[str, float]:
         examples = [self.train[i] for i in indices]
         tokens, mask, good = self._batch(examples)
-        ref = self._summed(self.reference.token_logprobs(tokens), mask)
+        ref = self._summed(self.reference.token_logprobs(tokens, mask=mask), mask)
         loss, (reward, _) = self.update(tokens, mask, ref, good)
         n = len(examples)
         return {
@@ -126,8 +126,8 @@ class KTOTrainer:
         losses, rewards, goods, pols = [], [], [], []
         for chunk in chunks:
             tokens, mask, good = self._batch(chunk)
-            pol = self._summed(frozen_logprobs(self.model, tokens), mask)
-            ref = self._summed(self.reference.token_logprobs(tokens), mask)
+            pol = self._summed(frozen_logprobs(self.model, tokens, mask=mask), mask)
+            ref = self._summed(self.reference.token_logprobs(tokens, mask=mask), mask)
             n = len(chunk)
             loss, reward = kto_loss(
                 self.cfg.beta, pol[:n], ref[:n], good, kl_estimate(pol[n:], ref[n:])

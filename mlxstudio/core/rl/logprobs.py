@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from mlxstudio.core.train.batches import padded_length
@@ -45,27 +47,53 @@ def collate(pairs: list[tuple[list[int], list[int]]], max_seq_length: int) -> tu
     return mx.array(tokens), mx.array(mask)
 
 
-def token_logprobs(model, tokens, temperature: float = 1.0):
+def token_logprobs(model, tokens, temperature: float = 1.0, mask=None):
     """log p(token[j+1] | tokens[..j]) for every position: [B, T-1], under
-    softmax(logits / temperature) (the distribution a sampler at that temperature draws from)."""
+    softmax(logits / temperature) (the distribution a sampler at that temperature draws from).
+    With the targets' `mask`, positions before the first response token are 0, not computed:
+    the vocabulary-sized float32 work covers the responses only (prompts are most of a row)."""
     import mlx.core as mx
 
-    logits = model(tokens[:, :-1]).astype(mx.float32)
-    if temperature != 1.0:
-        logits = logits / temperature
-    targets = tokens[:, 1:]
-    picked = mx.take_along_axis(logits, targets[..., None], axis=-1).squeeze(-1)
-    return picked - mx.logsumexp(logits, axis=-1)
+    start = response_start(mask) if mask is not None else 0
+    logits = model(tokens[:, :-1])[:, start:]
+    inverse = mx.array(1.0 / temperature, mx.float32)
+    picked = _selected_logprobs()(logits, tokens[:, start + 1 :], inverse)
+    if start == 0:
+        return picked
+    return mx.concatenate([mx.zeros((tokens.shape[0], start), picked.dtype), picked], axis=1)
 
 
-def frozen_logprobs(model, tokens, temperature: float = 1.0):
+def response_start(mask) -> int:
+    """The first position any row of `mask` [B, T-1] marks as a response target."""
+    marked = np.array(mask).any(axis=0)
+    return int(np.argmax(marked)) if marked.any() else 0
+
+
+@functools.cache
+def _selected_logprobs():
+    import mlx.core as mx
+
+    # Compiled, the float32 upcast and the temperature fuse into one vocabulary-sized
+    # float32 array, not two. logsumexp stays MLX's own kernel: a hand-written
+    # log(sum(exp(x - max))) rounded differently per batch shape, so a batch split over two
+    # ranks no longer matched one process.
+    @mx.compile
+    def selected(logits, targets, inverse_temperature):
+        logits = logits.astype(mx.float32) * inverse_temperature
+        picked = mx.take_along_axis(logits, targets[..., None], axis=-1).squeeze(-1)
+        return picked - mx.logsumexp(logits, axis=-1)
+
+    return selected
+
+
+def frozen_logprobs(model, tokens, temperature: float = 1.0, mask=None):
     """Token log-probs without dropout and without a gradient (old / reference policies)."""
     import mlx.core as mx
 
     training = model.training
     model.eval()
     try:
-        out = mx.stop_gradient(token_logprobs(model, tokens, temperature))
+        out = mx.stop_gradient(token_logprobs(model, tokens, temperature, mask))
         mx.eval(out)
     finally:
         model.train(training)

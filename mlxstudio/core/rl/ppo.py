@@ -48,7 +48,7 @@ class PolicyUpdater:
 
     def _loss(self, model, tokens, mask, old, ref, adv):
         cfg = self.cfg
-        lp = token_logprobs(model, tokens, self.temperature)
+        lp = token_logprobs(model, tokens, self.temperature, mask)
         return policy_objective(
             lp,
             old,
@@ -122,7 +122,7 @@ class OfflinePPOTrainer:
         import mlx.core as mx
 
         tokens, mask = collate([self.train[i] for i in indices], self.cfg.max_seq_length)
-        ref = self.reference.token_logprobs(tokens)
+        ref = self.reference.token_logprobs(tokens, mask=mask)
         old = self.behaviour(ref, mask, indices)
         adv = mx.array(self.adv[indices])
         stats = self.updater.run(tokens, mask, old, ref, adv, seed=self.cfg.seed + sum(indices))
@@ -150,8 +150,8 @@ class OfflinePPOTrainer:
         size = self.cfg.batch_size
         for i in range(0, len(self.valid), size):
             tokens, mask = collate(self.valid[i : i + size], self.cfg.max_seq_length)
-            lp = frozen_logprobs(self.model, tokens)
-            ref = self.reference.token_logprobs(tokens)
+            lp = frozen_logprobs(self.model, tokens, mask=mask)
+            ref = self.reference.token_logprobs(tokens, mask=mask)
             count = mask.sum(axis=1)
             means.extend(((lp * mask).sum(axis=1) / count).tolist())
             q = ref - lp

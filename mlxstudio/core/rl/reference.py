@@ -23,11 +23,11 @@ class Reference:
         self.start = tree_map(lambda a: mx.array(a), model.trainable_parameters())
         mx.eval(self.start)
 
-    def token_logprobs(self, tokens, temperature: float = 1.0):
+    def token_logprobs(self, tokens, temperature: float = 1.0, mask=None):
         """[B, T-1] token log-probs of the reference policy (no gradient)."""
         current = self.model.trainable_parameters()
         self.model.update(self.start)
         try:
-            return frozen_logprobs(self.model, tokens, temperature)
+            return frozen_logprobs(self.model, tokens, temperature, mask)
         finally:
             self.model.update(current)
