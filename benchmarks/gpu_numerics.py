@@ -84,21 +84,19 @@ TINY = {
     "num_attention_heads": 4,
     "num_key_value_heads": 2,
 }
-# GRPO's check: a random model samples nearly uniformly from 49,152 tokens, so no reward
-# moves (H200, 40 steps: three rewards flat); nor did one on a model fine-tuned for 150 steps
-# on random-word chats (loss 4.3; the reward for their words stayed at 0.03, since the tokens
-# it samples are not yet their words). So the base is fine-tuned on questions answered "Yes."
-# or "No." at random, which it learns in a few steps, and GRPO rewards "Yes": its policy
-# starts near a coin flip, so every group has answers to compare.
+# GRPO's check. A random model samples nearly uniformly from 49,152 tokens, so no reward
+# moves (H200: three rewards flat over 40 steps; the share of uppercase characters flat over
+# 30 steps at 5e-4), nor did one on a model fine-tuned for 150 steps on random-word chats
+# (loss 4.3: the reward for their words stayed at 0.03). So the base learns questions
+# answered "Yes." or "No." at random (100 steps: held-out loss 11.0 -> 0.230, a coin's
+# entropy over its tokens), and GRPO rewards "Yes": every group starts with answers to
+# compare. At 5e-4 GRPO wrecked the policy (empty answers after 10 steps; Adam gives each
+# noisy gradient component a full step); at 5e-5 (the demo's rate) "Yes" went 0.53 -> 0.99
+# in 30 steps (H200, 2026-12-02).
 YES_REWARD = """from mlxstudio.core.rl.rewards import RewardModel
 class SaysYes(RewardModel):
     def compute_reward(self, prompts, responses):
-        return [float(r.strip().lower().startswith("yes")) for r in responses]
-
-class Uppercase(RewardModel):
-    def compute_reward(self, prompts, responses):
-        return [sum(c.isupper() for c in r) / max(len(r), 1) for r in responses]
-"""
+        return [float(r.strip().lower().startswith("yes")) for r in responses]"""
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
@@ -664,7 +662,7 @@ def main() -> int:
                 work, "grpo", model=str(work / "runs" / "grpo-base"), stage="grpo",
                 data=str(prompts), iters=30, batch_size=4, group_size=8, temperature=1.0,
                 max_new_tokens=4, kl_coef=0.0, reward_model=f"{reward}:SaysYes",
-                learning_rate=5e-4, **CORRECTED_ADAM,
+                learning_rate=5e-5, **CORRECTED_ADAM,
                 steps_per_eval=100000, steps_per_report=5, max_seq_length=128,
                 sample_prompts=["Tell me about the river?"], sample_every=10,
             )  # fmt: skip
@@ -677,22 +675,6 @@ def main() -> int:
             text += " ".join(f"{r:.3f}" for r in rewards) + "; samples: "
             text += " | ".join(repr(e["response"][:40]) for e in run["sample"])
             report("grpo", ok, text, run)
-        if want("grpo_random"):  # from the random model itself, a reward its noise varies
-            prompts = write_prompts(work / "prompts", 64, seed=1)
-            reward = work / "says_yes.py"
-            reward.write_text(YES_REWARD)
-            run = train(
-                work, "grpo-random", model=str(bf16), stage="grpo", data=str(prompts),
-                iters=30, batch_size=4, group_size=8, temperature=1.0, max_new_tokens=8,
-                kl_coef=0.0, reward_model=f"{reward}:Uppercase", steps_per_eval=100000,
-                learning_rate=5e-4, **CORRECTED_ADAM,
-                steps_per_report=5, max_seq_length=128,
-            )  # fmt: skip
-            rewards = [e["reward_mean"] for e in run["train"]]
-            ok = finite(run) and len(rewards) > 3 and rewards[-1] > rewards[0] * 1.5
-            text = "share of uppercase characters per report: "
-            text += " ".join(f"{r:.3f}" for r in rewards)
-            report("grpo_random", ok, text, run)
     failed = [k for k, v in results.items() if not v["ok"]]
     print(f"\n{len(results) - len(failed)} of {len(results)} checks passed on {here.describe()}")
     if opts.json:
