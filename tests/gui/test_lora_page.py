@@ -107,3 +107,37 @@ def test_the_chosen_preset_looks_chosen(window):
     window.state.update_config(iters=77)
     page.load_from_state()
     assert page.preset.currentText() == "Custom" and not quick.isChecked()
+
+
+def test_steady_start_is_adams_bias_correction(window, tmp_path):
+    from mlxstudio.core.config import load_config
+    from mlxstudio.core.train.trainable import build_optimizer
+
+    page = window.lora_page
+    steady = page.w["bias_correction"]
+    assert steady.isEnabled() and not steady.isChecked()  # mlx-lm's Adam by default
+    assert "bias correction" in steady.toolTip()
+    assert build_optimizer(window.state.config).bias_correction is False
+    steady.setChecked(True)
+    assert window.state.config.optimizer_config == {"adam": {"bias_correction": True}}
+    assert build_optimizer(window.state.config).bias_correction is True
+    out = tmp_path / "steady.yaml"
+    page.export_yaml(out)
+    assert load_config(out).optimizer_config == {"adam": {"bias_correction": True}}
+    page.w["optimizer"].setCurrentText("SGD")
+    assert not steady.isEnabled()  # SGD has no such correction
+    assert window.state.config.optimizer_config == {}
+    page.w["optimizer"].setCurrentText("AdamW")  # the choice follows the optimizer
+    assert steady.isEnabled() and steady.isChecked()
+    assert window.state.config.optimizer_config == {"adamw": {"bias_correction": True}}
+    window.state.update_config(optimizer_config={"adamw": {"weight_decay": 0.01}})
+    page.load_from_state()
+    assert not steady.isChecked()
+    steady.setChecked(True)  # the optimizer's other settings stay
+    assert window.state.config.optimizer_config == {
+        "adamw": {"weight_decay": 0.01, "bias_correction": True}
+    }
+    steady.setChecked(False)
+    assert window.state.config.optimizer_config == {"adamw": {"weight_decay": 0.01}}
+    page.import_yaml(out)
+    assert steady.isChecked() and page.w["optimizer"].currentData() == "adam"

@@ -71,6 +71,14 @@ PRESET_WORDS = {
 }
 ADAPTERS = {"lora": "LoRA", "dora": "DoRA", "full": "Full"}  # value -> what the window says
 OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "adafactor": "Adafactor"}
+CORRECTABLE = ("adam", "adamw")  # MLX's optimizers with a bias_correction argument
+# mlx-lm's Adam has no bias correction (its first steps are 3-6x the learning rate): a run
+# stays like mlx-lm's unless the user asks (benchmarks/gpu_numerics.py measured why one might)
+STEADY_START_TIP = (
+    "Adam's bias correction: the first steps are the size the learning rate says, not 3 to "
+    "6 times it. Steadier, and bfloat16 then follows float32 closely; off, a run matches "
+    "mlx-lm's. Try it when the loss jumps around early."
+)
 FIELD_WIDTH = 110  # every field of the three boxes: their columns line up
 ROW_SPACING = 8  # between rows, the same in every box
 
@@ -269,6 +277,7 @@ class LoraPage(Page):
             "seed": _spin("seed"),
             "mask_prompt": QCheckBox("Train on answers only"),
             "grad_checkpoint": QCheckBox("Gradient checkpointing"),
+            "bias_correction": QCheckBox("Steady start"),
             "beta": _number("beta", 0.05),
             "kl_coef": _number("kl_coef", 0.01, 3),
             "clip_range": _number("clip_range", 0.05, 3),
@@ -290,7 +299,7 @@ class LoraPage(Page):
         for key in NUMBER_KEYS:  # connected first: noted before _edited stores
             self.w[key].valueChanged.connect(lambda *_, k=key: self._loading or self._typed.add(k))
         for key, widget in self.w.items():
-            widget.setToolTip(spec_for(key).help)
+            widget.setToolTip(STEADY_START_TIP if key == "bias_correction" else spec_for(key).help)
             for sig in ("currentTextChanged", "valueChanged", "textEdited", "toggled"):
                 if hasattr(widget, sig):
                     getattr(widget, sig).connect(self._edited)
@@ -317,12 +326,13 @@ class LoraPage(Page):
         )
         extra.addRow(self.w["mask_prompt"])
         extra.addRow(self.w["grad_checkpoint"])
+        extra.addRow(self.w["bias_correction"])
         # One width and one height for every field, so rows line up from box to box.
         fields = [w for w in self.w.values() if not isinstance(w, QCheckBox)]
         height = max(w.sizeHint().height() for w in fields)
         for widget in fields:
             widget.setFixedSize(FIELD_WIDTH, height)
-        for box in (self.w["mask_prompt"], self.w["grad_checkpoint"]):
+        for box in (self.w["mask_prompt"], self.w["grad_checkpoint"], self.w["bias_correction"]):
             box.setMinimumHeight(height)
         groups = QHBoxLayout()
         for title, form in (("Adapter", adapter), ("Training", training), ("Run", extra)):
@@ -397,6 +407,9 @@ class LoraPage(Page):
             self.w[key].setValue(int(getattr(cfg, key)))
         self.w["mask_prompt"].setChecked(cfg.mask_prompt)
         self.w["grad_checkpoint"].setChecked(cfg.grad_checkpoint)
+        own = cfg.optimizer_config.get(cfg.optimizer) or {}
+        self.w["bias_correction"].setChecked(bool(own.get("bias_correction", False)))
+        self.w["bias_correction"].setEnabled(cfg.optimizer in CORRECTABLE)
         self._loading = False
         self.preset.show_matching(matching_preset(cfg))
         self._show_stage_keys()
@@ -427,9 +440,21 @@ class LoraPage(Page):
         # a number only once edited here: its field rounds it (GSPO's clip 3e-4 reads 0.000),
         # and the Goal page's methods set some of them
         values |= {k: self.w[k].value() for k in self._typed}
+        optimizer = self.w["optimizer"].currentData()
+        steady = self.w["bias_correction"]
+        steady.setEnabled(optimizer in CORRECTABLE)
+        # a choice for the run: it follows the optimizer chosen, and only that one has it
+        settings = {}
+        for name, own in self.state.config.optimizer_config.items():
+            own = {k: v for k, v in (own or {}).items() if k != "bias_correction"}
+            if own or name not in CORRECTABLE:
+                settings[name] = own
+        if optimizer in CORRECTABLE and steady.isChecked():
+            settings[optimizer] = dict(settings.get(optimizer) or {}, bias_correction=True)
         self.state.update_config(
             fine_tune_type=self.w["fine_tune_type"].currentData(),
-            optimizer=self.w["optimizer"].currentData(),
+            optimizer=optimizer,
+            optimizer_config=settings,
             learning_rate=lr,
             lora_parameters=lora,
             mask_prompt=self.w["mask_prompt"].isChecked(),
