@@ -294,7 +294,9 @@ def estimate(
         act = tokens * layers * per_token
     if s.fine_tune_type == "dora":
         act += DORA_WEIGHT_COPIES * layers * (shape.block_params() - 2 * shape.hidden) * 4
-    logits = LOGIT_COPIES * tokens * shape.vocab * 4
+    # GRPO's log-probs read the answers' positions only (core/rl/logprobs.py)
+    logit_tokens = s.batch_size * s.rows_per_example * s.new_tokens if s.new_tokens else tokens
+    logits = LOGIT_COPIES * logit_tokens * shape.vocab * 4
     est = MemoryEstimate(
         weights_gb=weights / GB,
         trainable_gb=trainable / GB,

@@ -55,12 +55,28 @@ def token_logprobs(model, tokens, temperature: float = 1.0, mask=None):
     import mlx.core as mx
 
     start = response_start(mask) if mask is not None else 0
-    logits = model(tokens[:, :-1])[:, start:]
+    logits = _logits_from(model, tokens[:, :-1], start)
     inverse = mx.array(1.0 / temperature, mx.float32)
     picked = _selected_logprobs()(logits, tokens[:, start + 1 :], inverse)
     if start == 0:
         return picked
     return mx.concatenate([mx.zeros((tokens.shape[0], start), picked.dtype), picked], axis=1)
+
+
+def _logits_from(model, inputs, start: int):
+    """The model's logits at positions start.. of `inputs`. Where the model is a backbone
+    then its head and nothing else (mlx-lm's llama, mistral, qwen2, qwen3), the head reads
+    those positions only: the prompts' vocabulary-sized logits, and their gradient, are
+    never made. Any other model computes them all and they are cut."""
+    if start and getattr(model, "model_type", None) in _HEAD_LAST:
+        hidden = model.model(inputs)[:, start:]
+        if model.args.tie_word_embeddings:
+            return model.model.embed_tokens.as_linear(hidden)
+        return model.lm_head(hidden)
+    return model(inputs)[:, start:]
+
+
+_HEAD_LAST = ("llama", "mistral", "qwen2", "qwen3")  # Model.__call__: head(model(inputs))
 
 
 def response_start(mask) -> int:

@@ -33,6 +33,11 @@ def test_masked_logprobs_match_every_position_and_skip_the_prompts(tiny_model, t
             want = response_logprobs(model, prompt, response, temperature)
             np.testing.assert_allclose(lean[i][m[i]], want, atol=1e-4)
 
+    split = np.array(token_logprobs(model, tokens, 0.7, mask))  # the head on answers only
+    model.model_type = "gemma2"  # a model we do not split: computed in full, then cut
+    np.testing.assert_allclose(np.array(token_logprobs(model, tokens, 0.7, mask)), split, atol=1e-5)
+    model.model_type = "llama"
+
     def objective(model, use_mask):
         lp = token_logprobs(model, tokens, 0.7, mask if use_mask else None)
         return (lp * mask).sum()
@@ -42,7 +47,8 @@ def test_masked_logprobs_match_every_position_and_skip_the_prompts(tiny_model, t
     ]
     assert grads[0].keys() == grads[1].keys() and grads[0]
     for k, g in grads[0].items():
-        np.testing.assert_allclose(np.array(grads[1][k]), np.array(g), atol=1e-5)
+        want = np.array(g)  # float32 rounding of matmuls of other shapes, no more
+        np.testing.assert_allclose(np.array(grads[1][k]), want, atol=2e-6 * np.abs(want).max())
     assert any(float(mx.abs(g).max()) > 0 for g in grads[0].values())
 
 
