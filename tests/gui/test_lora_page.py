@@ -141,3 +141,16 @@ def test_steady_start_is_adams_bias_correction(window, tmp_path):
     assert window.state.config.optimizer_config == {"adamw": {"weight_decay": 0.01}}
     page.import_yaml(out)
     assert steady.isChecked() and page.w["optimizer"].currentData() == "adam"
+
+
+def test_a_diverged_run_offers_steady_start_in_window_words():
+    from mlxstudio.gui.widgets.run_words import plain_words
+
+    text = plain_words(
+        "the loss became nan at step 3; training stopped. Lower learning_rate (now 0.001), "
+        "set bias_correction: true in optimizer_config.adam, or set grad_clip (e.g. 1.0); "
+        "the last checkpoint (step 0) is kept"
+    )
+    assert "Lower “Learning rate” (now 0.001), or turn on Steady start;" in text
+    assert "optimizer_config" not in text and "grad_clip" not in text
+    assert text.endswith("(LoRA settings page)")

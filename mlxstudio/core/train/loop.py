@@ -194,11 +194,17 @@ class Loop:
         return reason
 
     def _diverged(self, loss: float, where: str) -> Diverged:
-        lr = self.cfg.lr_schedule or self.cfg.learning_rate
+        cfg = self.cfg
+        lr = cfg.lr_schedule or cfg.learning_rate
+        fixes = f"Lower learning_rate (now {lr})"
+        # MLX's Adam without bias correction takes early steps 3-6x the learning rate
+        if cfg.optimizer in ("adam", "adamw"):
+            own = cfg.optimizer_config.get(cfg.optimizer) or {}
+            if not own.get("bias_correction"):
+                fixes += f", set bias_correction: true in optimizer_config.{cfg.optimizer}"
         return Diverged(
-            f"{where} at step {self.state.step}; training stopped. Lower learning_rate "
-            f"(now {lr}) or set grad_clip (e.g. 1.0); the last checkpoint "
-            f"(step {max(self.state.last_saved, 0)}) is kept"
+            f"{where} at step {self.state.step}; training stopped. {fixes}, or set grad_clip "
+            f"(e.g. 1.0); the last checkpoint (step {max(self.state.last_saved, 0)}) is kept"
         )
 
     def stop_requested(self, world_size: int) -> bool:

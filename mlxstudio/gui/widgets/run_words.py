@@ -23,6 +23,7 @@ SETTING_LABELS = {
 _PHRASES = (
     (r",? ?or set grad_checkpoint: ?true", ", or turn on Gradient checkpointing"),
     (r",? ?or use fine_tune_type: ?lora", ", or choose LoRA as the method"),
+    (r", set bias_correction: true in optimizer_config\.\w+", ", or turn on Steady start"),
     (r",? ?or set grad_clip \(e\.g\. [\d.]+\)", ""),  # no control for it in the window
     (r"`?mlxstudio train --resume[^`;,)]*`?", "Resume run"),
     (r"`?mlxstudio [a-z-]+[^`;,)]*`?", "the app"),

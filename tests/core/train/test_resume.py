@@ -170,6 +170,8 @@ def test_nan_loss_stops_with_a_message(make_config, monkeypatch):
     error = next(e for e in seen if e["event"] == "error")
     assert error["code"] == "diverged" and "nan" in error["message"]
     assert "learning_rate" in error["message"]
+    # plain Adam's early steps are 3-6x the learning rate: its bias correction is offered
+    assert "set bias_correction: true in optimizer_config.adam" in error["message"]
     assert seen[-1]["event"] == "finished" and seen[-1]["status"] == "diverged"
     assert not (result.run_dir / "checkpoints").exists()  # NaN weights are never saved
 
