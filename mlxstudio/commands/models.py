@@ -174,20 +174,29 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     )
     from mlxstudio.core.platform import backend
 
-    shape = ModelShape.from_folder(resolve_model(args.model))
     here = backend()
     dtype = here.dtype if args.dtype == "auto" else args.dtype
-    settings = TrainSettings(
-        fine_tune_type=args.method,
-        rank=args.rank,
-        num_layers=args.num_layers,
-        batch_size=args.batch_size,
-        max_seq_length=args.max_seq_length,
-        grad_checkpoint=args.grad_checkpoint,
-        quantize_bits=args.quantize,
-        compute_dtype=None if dtype == "model" else dtype,
-        backend=here.name,
-    )
+    if args.config:  # every setting from a training config (its stage, GRPO's answers...)
+        from mlxstudio.core.config import load_config
+
+        cfg = load_config(args.config)
+        shape = ModelShape.from_folder(resolve_model(args.model or cfg.model))
+        settings = TrainSettings.from_run_config(cfg)
+    elif not args.model:
+        raise UserError("name a model folder (or a training config with --config)")
+    else:
+        shape = ModelShape.from_folder(resolve_model(args.model))
+        settings = TrainSettings(
+            fine_tune_type=args.method,
+            rank=args.rank,
+            num_layers=args.num_layers,
+            batch_size=args.batch_size,
+            max_seq_length=args.max_seq_length,
+            grad_checkpoint=args.grad_checkpoint,
+            quantize_bits=args.quantize,
+            compute_dtype=None if dtype == "model" else dtype,
+            backend=here.name,
+        )
     available = args.memory or machine_memory_gb()
     est = estimate(shape, settings, available)
     if args.json:
@@ -201,6 +210,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     )
     print(f"  activations  {est.activations_gb:7.2f} GB")
     print(f"  logits       {est.logits_gb:7.2f} GB")
+    if est.sampling_gb:
+        print(f"  sampling     {est.sampling_gb:7.2f} GB  (the answers' KV cache, before learning)")
     print(f"Peak: {est.summary()}")
     for tip in est.advice:
         print(f"  to fit: {tip}")
@@ -208,7 +219,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def _add_estimate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="model folder or local model name")
+    p.add_argument("model", nargs="?", help="model folder or local model name")
+    p.add_argument(
+        "--config", help="take every setting from this training config (YAML); flags are ignored"
+    )
     p.add_argument("--method", choices=("lora", "dora", "full"), default="lora")
     p.add_argument("--rank", type=int, default=8)
     p.add_argument("--num-layers", type=int, default=16, help="-1: all layers")

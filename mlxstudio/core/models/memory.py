@@ -5,6 +5,9 @@ peak = weights + trainable state (parameters, gradients, optimizer moments)
        them need no gradient, so MLX frees their intermediates as it goes)
      + the logits and their gradient (batch x tokens x vocabulary, the loss works in fp32)
      + a fixed runtime overhead.
+GRPO's backward pass takes batch_size answers at a time (core/rl/update.py), so its group
+size does not multiply the activations; its sampling does hold every answer's KV cache,
+freed before the update: the peak takes the larger of the two.
 
 The per-token coefficients were fitted to peaks measured with `mlxstudio train` on this
 CPU (float32) and checked against mlx-lm's published QLoRA figure for Llama-2-7B
@@ -41,6 +44,7 @@ ACT_SCORES = 2.0
 LOGIT_COPIES = 3.0  # logits, their softmax and their gradient, all float32
 DORA_WEIGHT_COPIES = 1.0  # DoRA builds each adapted weight (W + BA) in float32 to norm it
 OVERHEAD_GB = 0.01
+KV_STEP = 256  # mlx-lm's KV caches grow this many positions at a time
 # Verdict thresholds, as a share of the memory training may use.
 TIGHT_SHARE = 0.8
 
@@ -145,10 +149,11 @@ class TrainSettings:
     # Where it trains ('cpu', 'metal', 'cuda'): on CUDA attention's backward pass is fused
     # (no scores kept).
     backend: str = "cpu"
-    # Rows a batch example becomes: DPO's chosen and rejected, GRPO's group of answers; and
-    # the tokens GRPO writes after its prompt.
+    # Rows a batch example becomes in the backward pass (DPO's chosen and rejected); the
+    # tokens GRPO writes after its prompt, and the answers it samples per prompt.
     rows_per_example: int = 1
     new_tokens: int = 0
+    answers: int = 1
 
     @classmethod
     def from_run_config(
@@ -174,8 +179,9 @@ class TrainSettings:
             optimizer=cfg.optimizer,
             grad_accumulation_steps=cfg.grad_accumulation_steps,
             compute_dtype=None if dtype in (None, "model") else dtype,
-            rows_per_example={"dpo": 2, "grpo": cfg.group_size}.get(cfg.stage, 1),
+            rows_per_example=2 if cfg.stage == "dpo" else 1,
             new_tokens=cfg.max_new_tokens if cfg.stage == "grpo" else 0,
+            answers=cfg.group_size if cfg.stage == "grpo" else 1,
         )
 
 
@@ -190,15 +196,13 @@ class MemoryEstimate:
     total_params: int
     available_gb: float | None = None
     advice: list[str] = field(default_factory=list)
+    sampling_gb: float = 0.0  # GRPO: the answers' KV cache, freed before the backward pass
 
     @property
     def peak_gb(self) -> float:
+        backward = self.activations_gb + self.logits_gb
         return (
-            self.weights_gb
-            + self.trainable_gb
-            + self.activations_gb
-            + self.logits_gb
-            + self.overhead_gb
+            self.weights_gb + self.trainable_gb + max(backward, self.sampling_gb) + self.overhead_gb
         )
 
     @property
@@ -297,6 +301,11 @@ def estimate(
     # GRPO's log-probs read the answers' positions only (core/rl/logprobs.py)
     logit_tokens = s.batch_size * s.rows_per_example * s.new_tokens if s.new_tokens else tokens
     logits = LOGIT_COPIES * logit_tokens * shape.vocab * 4
+    sampling = 0.0
+    if s.new_tokens:  # every answer's keys and values, at every layer
+        kv = 2 * shape.layers * shape.kv_heads * shape.head_dim * abytes
+        positions = KV_STEP * -(-row // KV_STEP)
+        sampling = s.batch_size * s.answers * positions * kv
     est = MemoryEstimate(
         weights_gb=weights / GB,
         trainable_gb=trainable / GB,
@@ -306,6 +315,7 @@ def estimate(
         trainable_params=n_train,
         total_params=shape.params(),
         available_gb=available_gb,
+        sampling_gb=sampling / GB,
     )
     if est.verdict in ("tight", "will not fit"):
         est.advice = advise(shape, s, available_gb)

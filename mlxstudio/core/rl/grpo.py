@@ -9,7 +9,13 @@ signal and get advantage 0.
 The responses are drawn from softmax(logits / temperature), so that is the behaviour
 policy: its log-probs (the "old" ones of the ratio), the trained policy's and the
 reference's are all taken at the sampling temperature (as TRL does). Greedy decoding
-(temperature 0) falls back to temperature 1 for the log-probs.
+(temperature 0) falls back to temperature 1 for the log-probs. When the step makes one
+update (ppo_epochs 1, no smaller mini-batches) the policy it trains is the one that sampled:
+the old log-probs are then the trained policy's own, without a gradient (as TRL and
+mlx-lm-lora do), not a forward pass of their own.
+
+The log-probs and the backward pass go through batch_size answers at a time (update.py),
+so a larger group costs time, not memory.
 
 `grpo_loss` picks the variant (policy_loss.py): dr_grpo's advantages are r - mean, not
 divided by the group's spread; dapo drops the groups whose rewards are all equal before the
@@ -105,7 +111,9 @@ class Rollouts:
 
     tokens: Any  # [B*k, T] prompt + response
     mask: Any  # [B*k, T-1] response targets
-    old: Any  # [B*k, T-1] behaviour log-probs: the sampling policy at the sampling temperature
+    # [B*k, T-1] behaviour log-probs: the sampling policy at the sampling temperature; None
+    # when the update is on-policy (the trained policy's own, without a gradient)
+    old: Any
     ref: Any  # [B*k, T-1] reference log-probs at the same temperature
     rewards: np.ndarray  # [B*k]
     fields: dict[str, float]  # each reward's and each check's mean
@@ -191,10 +199,18 @@ class GRPOTrainer:
         )
         rows = [(encoded[j // k], ids[j]) for j in range(len(ids))]
         tokens, mask = collate(rows, self.cfg.max_seq_length)
-        # the policy that just sampled, without dropout as when sampling
-        old = frozen_logprobs(self.model, tokens, self.temperature, mask)
-        ref = self.reference.token_logprobs(tokens, self.temperature, mask)
+        old = None if self._one_update(len(rows)) else self._behaviour(tokens, mask)
+        ref = self.reference.token_logprobs(tokens, self.temperature, mask, self.cfg.batch_size)
         return Rollouts(tokens, mask, old, ref, rewards, fields)
+
+    def _one_update(self, rows: int) -> bool:
+        """Whether the step's update is a single one, made by the policy that sampled."""
+        return self.cfg.ppo_epochs == 1 and (self.cfg.ppo_mini_batch_size or rows) >= rows
+
+    def _behaviour(self, tokens, mask):
+        """The sampling policy's log-probs: the policy as it is, without dropout as when
+        sampling."""
+        return frozen_logprobs(self.model, tokens, self.temperature, mask, self.cfg.batch_size)
 
     def step(self, indices: list[int]) -> dict[str, float]:
         import mlx.core as mx
@@ -214,7 +230,8 @@ class GRPOTrainer:
             report["kept_groups"] = len(rows) / len(r.rewards)
             if len(rows) == 0:  # every group tied: nothing to learn from this batch
                 # the policy is still as far from the reference: its KL, not 0, on the curve
-                q = r.ref - r.old
+                old = r.old if r.old is not None else self._behaviour(r.tokens, r.mask)
+                q = r.ref - old
                 kl = float(((mx.exp(q) - q - 1) * r.mask).sum().item()) / max(n_tokens, 1.0)
                 zero = dict(loss=0.0, policy_loss=0.0, kl=kl, clip_fraction=0.0)
                 return zero | report | {"tokens": 0.0, "padded_tokens": 0.0}
@@ -222,10 +239,11 @@ class GRPOTrainer:
         stats = self.updater.run(
             r.tokens[take],
             r.mask[take],
-            r.old[take],
+            None if r.old is None else r.old[take],
             r.ref[take],
             mx.array(adv[rows]),
             seed=cfg.seed + sum(indices),
+            chunk=cfg.batch_size,
         )
         trained = float(r.mask[take].sum().item())
         return (

@@ -102,17 +102,33 @@ def _selected_logprobs():
     return selected
 
 
-def frozen_logprobs(model, tokens, temperature: float = 1.0, mask=None):
-    """Token log-probs without dropout and without a gradient (old / reference policies)."""
+def frozen_logprobs(model, tokens, temperature: float = 1.0, mask=None, chunk: int | None = None):
+    """Token log-probs without dropout and without a gradient (old / reference policies);
+    `chunk` rows at a time when given (each chunk's logits freed before the next)."""
     import mlx.core as mx
 
+    rows = tokens.shape[0]
+    chunk = chunk or rows
     training = model.training
     model.eval()
     try:
-        out = mx.stop_gradient(token_logprobs(model, tokens, temperature, mask))
-        mx.eval(out)
+        parts = []
+        for i in range(0, rows, chunk):
+            part = None if mask is None else mask[i : i + chunk]
+            parts.append(token_logprobs(model, tokens[i : i + chunk], temperature, part))
+            mx.eval(parts[-1])
     finally:
         model.train(training)
+    out = parts[0] if len(parts) == 1 else _stacked(parts)
+    return mx.stop_gradient(out)
+
+
+def _stacked(parts: list):
+    """Chunks' [b, T-1] log-probs as one [B, T-1] array."""
+    import mlx.core as mx
+
+    out = mx.concatenate(parts, axis=0)
+    mx.eval(out)
     return out
 
 

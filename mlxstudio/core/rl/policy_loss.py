@@ -31,12 +31,16 @@ def policy_objective(
     clip_high: float | None = None,
     kl_coef: float = 0.0,
     max_len: int = 1,
+    batch: tuple[int, float] | None = None,
 ):
     """(loss, (policy loss, KL, clip fraction)): lp / old / ref token log-probs [B, T],
-    mask the response tokens [B, T], adv one advantage per response [B]."""
+    mask the response tokens [B, T], adv one advantage per response [B]. `batch`: (rows,
+    response tokens) of the whole batch when these rows are a chunk of it; the means are
+    then the batch's, so the chunks' losses add up to its loss."""
     import mlx.core as mx
 
     high = clip_low if clip_high is None else clip_high
+    rows, tokens = batch or (mask.shape[0], mask.sum())
     log_ratio = lp - old
     count = mx.maximum(mask.sum(axis=1), 1)
     if kind == "gspo":  # the response's ratio: geometric mean of its token ratios
@@ -51,10 +55,10 @@ def policy_objective(
     def reduce(x):
         x = mx.broadcast_to(x, mask.shape) * mask
         if kind == "dapo":
-            return x.sum() / mx.maximum(mask.sum(), 1)
+            return x.sum() / mx.maximum(tokens, 1)
         if kind == "dr_grpo":
-            return x.sum() / (mask.shape[0] * max_len)
-        return (x.sum(axis=1) / count).mean()
+            return x.sum() / (rows * max_len)
+        return (x.sum(axis=1) / count).sum() / rows
 
     policy, kl_mean = reduce(surrogate), reduce(kl)
     return policy + kl_coef * kl_mean, (policy, kl_mean, reduce(clipped))

@@ -46,12 +46,14 @@ class PolicyUpdater:
         self.model, self.cfg, self.temperature = model, cfg, temperature
         self._update = make_update(model, optimizer, self._loss, cfg.grad_clip)
 
-    def _loss(self, model, tokens, mask, old, ref, adv):
+    def _loss(self, model, tokens, mask, old, ref, adv, batch):
+        import mlx.core as mx
+
         cfg = self.cfg
         lp = token_logprobs(model, tokens, self.temperature, mask)
         return policy_objective(
             lp,
-            old,
+            mx.stop_gradient(lp) if old is None else old,
             ref,
             mask,
             adv,
@@ -60,11 +62,16 @@ class PolicyUpdater:
             clip_high=cfg.clip_range_high,
             kl_coef=cfg.kl_coef,
             max_len=cfg.max_new_tokens,
+            batch=batch,
         )
 
-    def run(self, tokens, mask, old, ref, adv, seed: int) -> dict[str, float]:
+    def run(
+        self, tokens, mask, old, ref, adv, seed: int, chunk: int | None = None
+    ) -> dict[str, float]:
         """old: the behaviour policy's token log-probs [B, T-1], the policy that wrote the
-        responses; ref: the reference's, for the KL term."""
+        responses (None: the policy being trained wrote them, for a single on-policy
+        update); ref: the reference's, for the KL term. `chunk`: rows per backward pass
+        (the update is the same; fewer activations are alive at once)."""
         import mlx.core as mx
 
         mini = self.cfg.ppo_mini_batch_size or tokens.shape[0]  # default: all at once
@@ -75,8 +82,15 @@ class PolicyUpdater:
             order = rng.permutation(tokens.shape[0])
             for start in range(0, len(order), mini):
                 idx = mx.array(order[start : start + mini])
+                part = mask[idx]
                 loss, (policy, kl, clipped) = self._update(
-                    tokens[idx], mask[idx], old[idx], ref[idx], adv[idx]
+                    tokens[idx],
+                    part,
+                    None if old is None else old[idx],
+                    ref[idx],
+                    adv[idx],
+                    (len(idx), float(part.sum().item())),
+                    chunk=chunk,
                 )
                 for key, value in zip(sums, (loss, policy, kl, clipped), strict=True):
                     sums[key] += value.item()

@@ -23,11 +23,12 @@ class Reference:
         self.start = tree_map(lambda a: mx.array(a), model.trainable_parameters())
         mx.eval(self.start)
 
-    def token_logprobs(self, tokens, temperature: float = 1.0, mask=None):
-        """[B, T-1] token log-probs of the reference policy (no gradient)."""
+    def token_logprobs(self, tokens, temperature: float = 1.0, mask=None, chunk: int | None = None):
+        """[B, T-1] token log-probs of the reference policy (no gradient), `chunk` rows at
+        a time when given."""
         current = self.model.trainable_parameters()
         self.model.update(self.start)
         try:
-            return frozen_logprobs(self.model, tokens, temperature, mask)
+            return frozen_logprobs(self.model, tokens, temperature, mask, chunk)
         finally:
             self.model.update(current)

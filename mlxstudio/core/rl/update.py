@@ -1,5 +1,7 @@
 """One optimiser update from a loss function, shared by the RL trainers; with
-grad_accumulation_steps > 1 each call adds its share and every n-th applies the update."""
+grad_accumulation_steps > 1 each call adds its share and every n-th applies the update.
+A call may also take its batch in chunks of rows (GRPO: the group's answers), adding their
+gradients: then only one chunk's activations are alive at a time."""
 
 from __future__ import annotations
 
@@ -25,12 +27,15 @@ class Update:
         self.grads = None
         self.apply = True
 
-    def __call__(self, *args):
+    def __call__(self, *args, chunk: int | None = None):
+        """`chunk`: rows per backward pass. The loss function must then normalise by the
+        whole batch (its sum over chunks is the batch's loss); arguments whose first axis
+        is the batch's rows are split, the others passed to every chunk as they are."""
         import mlx.core as mx
         import mlx.optimizers as optim
         from mlx.utils import tree_map
 
-        (loss, aux), grads = self.value_and_grad(self.model, *args)
+        (loss, aux), grads = self._gradients(args, chunk)
         if self.ranks > 1:
             from mlx.nn.utils import average_gradients
 
@@ -49,6 +54,27 @@ class Update:
         self.optimizer.update(self.model, grads)
         mx.eval(self.model.parameters(), self.optimizer.state, loss, aux)
         return loss, aux
+
+    def _gradients(self, args: tuple, chunk: int | None):
+        import mlx.core as mx
+        from mlx.utils import tree_map
+
+        rows = args[0].shape[0]
+        if not chunk or chunk >= rows:
+            return self.value_and_grad(self.model, *args)
+        total = None
+        for start in range(0, rows, chunk):
+            part = [_rows(a, rows, start, chunk) for a in args]
+            result = self.value_and_grad(self.model, *part)
+            total = result if total is None else tree_map(lambda a, b: a + b, total, result)
+            mx.eval(total)  # this chunk's activations are freed before the next is built
+        return total
+
+
+def _rows(value, rows: int, start: int, chunk: int):
+    """value's rows start..start+chunk when its first axis is the batch's rows."""
+    shape = getattr(value, "shape", ())
+    return value[start : start + chunk] if shape and shape[0] == rows else value
 
 
 def make_update(

@@ -188,6 +188,8 @@ class MemoryGauge(QWidget):
             f"weights {est.weights_gb:.2f} GB, trainable {est.trainable_gb:.2f} GB, "
             f"activations {est.activations_gb:.2f} GB, logits {est.logits_gb:.2f} GB"
         )
+        if est.sampling_gb:  # GRPO samples first, then learns: the larger of the two counts
+            parts += f"; while sampling, the answers' memory {est.sampling_gb:.2f} GB"
         text = f"{what}. {parts}."
         if est.advice:
             tips = [in_window_words(t) for t in est.advice]

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from mlxstudio.core.config import RunConfig
+from mlxstudio.core.errors import UserError
 from mlxstudio.core.models.memory import ModelShape, TrainSettings, estimate
 
 LLAMA2_7B = {
@@ -97,27 +98,36 @@ def test_from_run_config_resolves_auto_dtype():
 
 
 def test_preference_and_grpo_rows_count_in_the_activations():
-    """DPO runs chosen and rejected; GRPO a group of answers, each its prompt plus up to
-    max_new_tokens: the batch's rows as the estimate counts them."""
+    """DPO's backward pass runs chosen and rejected together; GRPO's takes batch_size
+    answers at a time (each its prompt plus up to max_new_tokens), whatever the group size,
+    while its sampling holds the whole group's KV cache."""
     shape = ModelShape.from_config(SMOLLM2)
     sft = RunConfig(batch_size=2, max_seq_length=512)
     grpo = replace(sft, stage="grpo", group_size=6, max_new_tokens=16)
     dpo = replace(sft, stage="dpo")
-    act = {
-        name: estimate(shape, TrainSettings.from_run_config(c, "float32", 40)).activations_gb
+    est = {
+        name: estimate(shape, TrainSettings.from_run_config(c, "float32", 40))
         for name, c in (("sft", sft), ("dpo", dpo), ("grpo", grpo))
     }
-    assert act["dpo"] == pytest.approx(2 * act["sft"])
-    # 40 tokens pad to 64 positions; 40 + 16 also to 64: six rows of the same length
-    assert act["grpo"] == pytest.approx(6 * act["sft"])
+    assert est["dpo"].activations_gb == pytest.approx(2 * est["sft"].activations_gb)
+    # 40 tokens pad to 64 positions; 40 + 16 also to 64: rows of the same length
+    assert est["grpo"].activations_gb == pytest.approx(est["sft"].activations_gb)
     longer = replace(grpo, max_new_tokens=64)  # rows of 40 + 64 tokens, as SFT's of 104
     settings = TrainSettings.from_run_config(longer, "float32", 40)
     sft_104 = estimate(shape, TrainSettings.from_run_config(sft, "float32", 104))
-    assert estimate(shape, settings).activations_gb == pytest.approx(6 * sft_104.activations_gb)
+    assert estimate(shape, settings).activations_gb == pytest.approx(sft_104.activations_gb)
+    # sampling: 2 prompts x 6 answers, 256 cached positions each (mlx-lm's cache step),
+    # keys and values of 3 KV heads x 64 dims at 30 layers, float32
+    assert est["grpo"].sampling_gb == pytest.approx(2 * 6 * 256 * 2 * 30 * 3 * 64 * 4 / 1e9)
+    assert est["sft"].sampling_gb == est["dpo"].sampling_gb == 0
+    bigger = estimate(
+        shape, TrainSettings.from_run_config(replace(grpo, group_size=24), "float32", 40)
+    )
+    assert bigger.sampling_gb == pytest.approx(4 * est["grpo"].sampling_gb)
+    assert bigger.peak_gb > est["grpo"].peak_gb  # the cache outgrew the backward pass
 
 
 def test_config_without_shape_keys(tmp_path):
-    from mlxstudio.core.errors import UserError
 
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(UserError, match="lacks 'hidden_size'"):
@@ -135,6 +145,25 @@ def test_cli_estimate(tiny_model, capsys):
     assert main(["models", "estimate", str(tiny_model), "--json", "--batch-size", "1"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["peak_gb"] > 0 and data["verdict"] in ("fits", "tight", "will not fit")
+
+
+def test_cli_estimate_from_a_grpo_config(tiny_model, tmp_path, capsys):
+    from mlxstudio.cli import main
+
+    config = tmp_path / "grpo.yaml"
+    config.write_text(
+        f"model: {tiny_model}\ndata: {tmp_path}\nstage: grpo\ngroup_size: 8\n"
+        "max_new_tokens: 32\nbatch_size: 2\nmax_seq_length: 128\nnum_layers: -1\n"
+    )
+    assert main(["models", "estimate", "--config", str(config), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    shape = ModelShape.from_folder(tiny_model)
+    kv = 2 * shape.layers * shape.kv_heads * shape.head_dim * 4  # float32 here
+    assert data["sampling_gb"] == pytest.approx(2 * 8 * 256 * kv / 1e9)
+    assert main(["models", "estimate", "--config", str(config)]) == 0
+    assert "sampling" in capsys.readouterr().out
+    assert main(["models", "estimate"]) != 0
+    assert "name a model folder" in capsys.readouterr().err
 
 
 SMOLLM2 = {
@@ -163,12 +192,15 @@ def test_smollm2_estimates_match_measured_peaks(settings, measured):
 def test_grpo_demo_estimate_matches_its_measured_peak():
     """The GRPO demo (resources/configs/grpo_demo.yaml: batch 2 x 6 answers of up to 16
     tokens after prompts of at most 42) peaked at 1.194 GB in the window (2026-12-02); 0.992 GB
-    once its log-probs read the answers only (CLI, 4 steps, the same rewards). Counted as one
-    row per example the estimate said 0.68 GB; with every row's logits, 1.28 GB."""
+    once its log-probs read the answers only; 0.687 GB once its backward pass took two
+    answers at a time (CLI, 4 steps, the same rewards; 2026-12-03). Its sampling's KV cache
+    (0.14 GB) is then the larger part."""
     from mlxstudio.core import paths
     from mlxstudio.core.config import load_config
 
     cfg = load_config(paths.resources_dir() / "configs" / "grpo_demo.yaml")
     s = TrainSettings.from_run_config(cfg, "float32", longest_example=42)
-    assert (s.rows_per_example, s.new_tokens) == (6, 16)
-    assert estimate(ModelShape.from_config(SMOLLM2), s).peak_gb == pytest.approx(0.992, rel=0.15)
+    assert (s.rows_per_example, s.new_tokens, s.answers) == (1, 16, 6)
+    est = estimate(ModelShape.from_config(SMOLLM2), s)
+    assert est.sampling_gb > est.activations_gb + est.logits_gb
+    assert est.peak_gb == pytest.approx(0.687, rel=0.15)

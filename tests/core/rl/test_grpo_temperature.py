@@ -16,7 +16,7 @@ T = 0.6
 PROMPTS = ["The red fox", "The capital of France", "MLX is"]
 
 
-def grpo_trainer(tiny_model, tmp_path):
+def grpo_trainer(tiny_model, tmp_path, lr: float = 0.0, epochs: int = 2):
     import mlx.optimizers as optim
 
     cfg = rl_config(
@@ -27,7 +27,7 @@ def grpo_trainer(tiny_model, tmp_path):
         group_size=3,
         max_new_tokens=6,
         batch_size=3,
-        ppo_epochs=1,
+        ppo_epochs=epochs,  # 2: the second update needs the sampling policy's log-probs
         kl_coef=0.05,
         reward_model="max_words",
         reward_kwargs={"max_words": 3},
@@ -35,7 +35,7 @@ def grpo_trainer(tiny_model, tmp_path):
     model, tokenizer, reference, base = moved_policy(tiny_model, cfg)
     reward = load_reward_model("max_words", {"max_words": 3})
     trainer = GRPOTrainer(
-        model, tokenizer, optim.SGD(learning_rate=0.0), cfg, PROMPTS, [], reference, reward
+        model, tokenizer, optim.SGD(learning_rate=lr), cfg, PROMPTS, [], reference, reward
     )
     return trainer, model, base
 
@@ -82,6 +82,36 @@ def test_old_and_reference_logprobs_are_at_the_sampling_temperature(tiny_model, 
     kl = np.mean([(np.exp(q[j]) - q[j] - 1)[mask[j]].mean() for j in range(mask.shape[0])])
     assert kl > 0.01
     np.testing.assert_allclose(stats["kl"], kl, rtol=1e-4)
+
+
+def test_one_update_per_step_uses_the_trained_policys_own_logprobs(tiny_model, tmp_path):
+    """ppo_epochs 1: the policy trained is the one that sampled, so no forward pass is spent
+    on 'old' log-probs; the update is the one the behaviour log-probs would give."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    from mlxstudio.core.rl.logprobs import frozen_logprobs
+
+    trainer, model, _ = grpo_trainer(tiny_model, tmp_path, lr=0.5, epochs=1)
+    model.train()
+    mx.random.seed(5)
+    rollouts = trainer.sample([0, 1, 2])
+    assert rollouts.old is None
+    behaviour = frozen_logprobs(model, rollouts.tokens, T, rollouts.mask)
+    adv = mx.array([1.0, -0.5, 0.2, -1.0, 0.7, 0.1, -0.3, 0.9, -0.6])
+    start = model.trainable_parameters()
+    results = []
+    for old in (None, behaviour):
+        model.update(start)
+        stats = trainer.updater.run(rollouts.tokens, rollouts.mask, old, rollouts.ref, adv, 0)
+        results.append((stats, {k: np.array(v) for k, v in tree_flatten(model.parameters())}))
+    (own, a), (given, b) = results
+    for key in own:
+        assert own[key] == pytest.approx(given[key], rel=1e-4, abs=1e-6), key
+    moved = [k for k, v in tree_flatten(start) if np.abs(a[k] - np.array(v)).max() > 1e-6]
+    assert moved  # the update did something
+    for key in moved:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize(("sampling", "logprobs"), [(0.6, 0.6), (1.0, 1.0), (0.0, 1.0)])
