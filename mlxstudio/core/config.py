@@ -313,7 +313,12 @@ class RunConfig:
         "that the policy does not game its reward.",
         stages=("grpo",),
     )
-    group_size: int = setting(4, help="GRPO: responses sampled per prompt.", min=1)
+    group_size: int = setting(
+        4,
+        help="GRPO: responses sampled per prompt. More give a steadier signal and cost time; "
+        "memory only while sampling (it learns from batch_size answers at a time).",
+        min=1,
+    )
     max_new_tokens: int = setting(64, help="GRPO: longest sampled response.", min=1)
     temperature: float = setting(1.0, help="GRPO: sampling temperature.", min=0)
     # Pretraining from scratch (stage pretrain; `data` is text files or a folder of them).

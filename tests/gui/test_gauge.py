@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from mlxstudio.core.config import RunConfig
 from mlxstudio.core.models.memory import ModelShape, TrainSettings, estimate
 from mlxstudio.core.train.batches import padded_length
@@ -96,3 +98,20 @@ def test_gauge_on_model_and_lora_pages_agree(window, installed_tiny, tmp_path):
     assert lora_gauge.estimate.peak_gb > before
     assert model_gauge.headline.text() == lora_gauge.headline.text()
     json.dumps(SMOL)  # the fixture config stays plain JSON
+
+
+def test_grpo_counts_the_sampled_answers_memory(qtbot, installed_tiny, tmp_path):
+    """GRPO samples a whole group, then learns batch_size answers at a time: the gauge's
+    peak is the larger of the two, and its detail names the sampling's share."""
+    state, gauge = _gauge(qtbot)
+    state.set_model(installed_tiny)
+    state.set_data(tmp_path)
+    state.update_config(stage="grpo", group_size=8, max_new_tokens=16, batch_size=2)
+    state.set_longest_example(40)
+    est = gauge.estimate
+    assert est.sampling_gb > 0 and gauge.verdict == "fits"
+    assert "× 8 answers" in gauge.detail.text()
+    assert f"while sampling, the answers' memory {est.sampling_gb:.2f} GB" in gauge.detail.text()
+    state.update_config(group_size=16)  # twice the answers: twice the cache
+    assert gauge.estimate.sampling_gb == pytest.approx(2 * est.sampling_gb)
+    assert gauge.estimate.activations_gb == pytest.approx(est.activations_gb)
