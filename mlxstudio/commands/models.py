@@ -175,7 +175,6 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from mlxstudio.core.platform import backend
 
     here = backend()
-    dtype = here.dtype if args.dtype == "auto" else args.dtype
     if args.config:  # every setting from a training config (its stage, GRPO's answers...)
         from mlxstudio.core.config import load_config
 
@@ -186,6 +185,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         raise UserError("name a model folder (or a training config with --config)")
     else:
         shape = ModelShape.from_folder(resolve_model(args.model))
+        dtype = here.dtype if args.dtype == "auto" else args.dtype
         settings = TrainSettings(
             fine_tune_type=args.method,
             rank=args.rank,

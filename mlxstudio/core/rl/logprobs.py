@@ -119,17 +119,9 @@ def frozen_logprobs(model, tokens, temperature: float = 1.0, mask=None, chunk: i
             mx.eval(parts[-1])
     finally:
         model.train(training)
-    out = parts[0] if len(parts) == 1 else _stacked(parts)
-    return mx.stop_gradient(out)
-
-
-def _stacked(parts: list):
-    """Chunks' [b, T-1] log-probs as one [B, T-1] array."""
-    import mlx.core as mx
-
-    out = mx.concatenate(parts, axis=0)
+    out = parts[0] if len(parts) == 1 else mx.concatenate(parts, axis=0)
     mx.eval(out)
-    return out
+    return mx.stop_gradient(out)
 
 
 def with_response_logprobs(base, mask, rows: list[list[float] | None]):
